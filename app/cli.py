@@ -1,0 +1,183 @@
+"""`rims-utility` command line. Names and flags are a contract other tools depend on (issue 2)."""
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from app import __version__, keystore, logs, settings
+
+log = logging.getLogger("rims")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rims-utility",
+        description="Receives invoices from the POS on localhost and forwards them to KPRA RIMS.")
+    parser.add_argument("--version", action="version", version=f"rims-utility {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def data_dir_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, default=None,
+                       help="where the database, settings and logs live "
+                            "(default: $RIMS_DATA_DIR or the user data folder)")
+
+    serve = commands.add_parser("serve", help="run the service without a window (headless)")
+    serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on (default 3000)")
+    data_dir_flag(serve)
+    serve.add_argument("--upstream-url", default=None,
+                       help=f"KPRA endpoint (default {settings.KPRA_LIVE_URL})")
+    serve.add_argument("--upstream-ca", type=Path, default=None,
+                       help="extra CA certificate (PEM) to trust for the upstream, e.g. a sandbox's")
+    serve.add_argument("--practice", action="store_true", default=None,
+                       help="send to a built-in KPRA sandbox instead of KPRA (nothing is filed)")
+
+    setup = commands.add_parser("setup", help="configure a POS: NTN, POS ID and key (keyring)")
+    setup.add_argument("--ntn", required=True, help="the restaurant's NTN, as issued by KPRA")
+    setup.add_argument("--pos-id", required=True, help="the POS ID issued by KPRA")
+    data_dir_flag(setup)
+
+    status = commands.add_parser("status", help="show how many invoices are in each state")
+    data_dir_flag(status)
+
+    sandbox = commands.add_parser("sandbox", help="run a local stand-in for an upstream API")
+    sandbox.add_argument("upstream", choices=["kpra"], help="which API to imitate")
+    sandbox.add_argument("--port", type=int, required=True, help="HTTPS port")
+    sandbox.add_argument("--http-port", type=int, default=None,
+                         help="plain-HTTP port (answers 403; carries the /_sandbox controls)")
+    data_dir_flag(sandbox)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return {"serve": _serve, "setup": _setup, "status": _status, "sandbox": _sandbox}[
+            args.command](args)
+    except settings.SettingsError as why:
+        print(f"rims-utility: configuration problem: {why}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from app.service.core import Core, StartupError, run_until_stopped
+
+    config = settings.load(args.data_dir, host=args.host, port=args.port,
+                           upstream_url=args.upstream_url, upstream_ca=args.upstream_ca,
+                           practice=args.practice)
+    logs.setup(config.log_dir)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C raises instead
+                loop.add_signal_handler(signum, stop.set)
+        await run_until_stopped(Core(config), stop)
+
+    try:
+        asyncio.run(serve())
+    except StartupError as why:
+        log.error("%s", why)
+        return 1
+    log.info("stopped; queued invoices are kept and will be sent on the next start")
+    return 0
+
+
+def _setup(args: argparse.Namespace) -> int:
+    from app.store import repository
+    from app.store.database import open_database
+
+    config = settings.load(args.data_dir)
+    logs.setup(config.log_dir, console=False)
+    ntn, pos_id = args.ntn.strip(), args.pos_id.strip()
+    if not ntn or not pos_id:
+        print("rims-utility setup: --ntn and --pos-id must not be blank", file=sys.stderr)
+        return 2
+    if sys.stdin is not None and not sys.stdin.isatty():
+        key = sys.stdin.readline().rstrip("\r\n")
+    else:
+        key = getpass.getpass(f"Key for POS {pos_id} (not shown): ")
+    if not key.strip():
+        print("rims-utility setup: the key is empty; nothing was changed", file=sys.stderr)
+        return 2
+    try:
+        keystore.save_key("kpra", ntn, pos_id, key)
+    except keystore.KeystoreError as why:
+        print(f"rims-utility setup: {why}. Nothing was changed.", file=sys.stderr)
+        return 1
+    database = open_database(config.db_path)
+    with database.connection_context(), database.atomic():
+        repository.upsert_pos(ntn, pos_id)
+        released = repository.release_pos(pos_id)
+    print(f"POS {pos_id} (NTN {ntn}) is configured; its key is in the OS keyring "
+          f"({keystore.backend_name()}).")
+    if released:
+        print(f"{released} held invoice(s) of this POS will be sent again.")
+    warning = keystore.backend_warning()
+    if warning:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from app.store import repository
+    from app.store.database import open_database
+
+    config = settings.load(args.data_dir)
+    if not config.db_path.exists():
+        print(f"No invoices yet (no database in {config.data_dir}).")
+        return 0
+    database = open_database(config.db_path)
+    with database.connection_context():
+        summary = repository.summary()
+        pos = repository.list_pos()
+    counts = ", ".join(f"{state} {count}" for state, count in summary.counts.items())
+    print(f"Invoices: {counts}")
+    if summary.oldest_pending_at is None:
+        print("Nothing is waiting to be sent.")
+    else:
+        age = time.time() - summary.oldest_pending_at
+        when = datetime.fromtimestamp(summary.oldest_pending_at).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"Oldest pending: received {when} ({_duration(age)} ago)")
+    if summary.last_synced_at is not None:
+        when = datetime.fromtimestamp(summary.last_synced_at).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"Last successful sync: {when}")
+    print("POS: " + (", ".join(p.pos_id for p in pos) if pos else
+                     "none configured (run rims-utility setup)"))
+    for held in summary.held:
+        print(f"HELD {held.pos_id}: {held.held_reason}")
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from app.sandbox.cli import run_kpra_sandbox
+
+    data_dir = args.data_dir or settings.default_data_dir() / "sandbox-kpra"
+    logs.setup(None)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_kpra_sandbox(args.port, args.http_port, data_dir))
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -1,0 +1,1 @@
+"""Pure rules: the invoice, its validation, tax arithmetic, the QR URL. No I/O, no framework."""

@@ -1,0 +1,70 @@
+"""The invoice as the utility understands it, after validation."""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from app.domain.money import canonical
+
+WIRE_DATETIME = "%Y-%m-%d %H:%M:%S"  # the seed's format, on every wire we speak
+
+CASH, CARD = 1, 2
+
+
+@dataclass(frozen=True)
+class Warning:
+    """Something odd the shopkeeper should see; never a reason to refuse a sale."""
+
+    code: str
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """A validated invoice. It never carries the POS key (that stays in the keyring)."""
+
+    ntn: str
+    pos_id: str
+    invoice_no: str
+    amount: Decimal
+    tax_rate: Decimal
+    tax_amount: Decimal
+    total_amount: Decimal
+    date_time: datetime  # the shop's wall-clock time, naive, as on the receipt
+    payment_mode: int = CASH
+    warnings: tuple[Warning, ...] = ()
+    received: dict[str, object] = field(default_factory=dict, compare=False)  # as sent, minus key
+
+    @property
+    def wire_date_time(self) -> str:
+        return self.date_time.strftime(WIRE_DATETIME)
+
+    def content_hash(self) -> str:
+        """Same content, same hash: 200 and "200.00" are the same amount. Extra fields don't count."""
+        canonical_fields = {
+            "ntn": self.ntn,
+            "pos_id": self.pos_id,
+            "invoice_no": self.invoice_no,
+            "amount": canonical(self.amount),
+            "tax_rate": canonical(self.tax_rate),
+            "tax_amount": canonical(self.tax_amount),
+            "total_amount": canonical(self.total_amount),
+            "date_time": self.wire_date_time,
+            "payment_mode": self.payment_mode,
+        }
+        text = json.dumps(canonical_fields, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the POS sent: the invoice plus the key it authenticated with."""
+
+    invoice: Invoice
+    key: str

@@ -1,0 +1,34 @@
+"""The receipt QR code (seed, "QR Code API"): a URL on kpra.gov.pk naming the POS and invoice."""
+
+import io
+from urllib.parse import quote, urlencode
+
+import qrcode
+import qrcode.image.pure
+import qrcode.image.svg
+
+KPRA_VERIFY_URL = "https://kpra.gov.pk/api/"
+
+
+def qr_url(pos_id: str, invoice_no: str) -> str:
+    return KPRA_VERIFY_URL + "?" + urlencode({"pos_id": pos_id, "invoice_no": invoice_no}, quote_via=quote)
+
+
+def _code(data: str) -> qrcode.QRCode:
+    # Level M survives a smudged thermal print; border 4 is the standard quiet zone.
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
+    code.add_data(data)
+    code.make(fit=True)
+    return code
+
+
+def qr_png(data: str) -> bytes:
+    buffer = io.BytesIO()
+    _code(data).make_image(image_factory=qrcode.image.pure.PyPNGImage).save(buffer)
+    return buffer.getvalue()
+
+
+def qr_svg(data: str) -> bytes:
+    buffer = io.BytesIO()
+    _code(data).make_image(image_factory=qrcode.image.svg.SvgPathImage).save(buffer)
+    return buffer.getvalue()

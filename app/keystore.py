@@ -1,0 +1,58 @@
+"""The only way to secrets: POS keys live in the OS keyring, never in the database or a file.
+
+Keyring's own backend selection (including PYTHON_KEYRING_BACKEND) is honoured, never overridden.
+"""
+
+import contextlib
+
+import keyring
+import keyring.errors
+
+SERVICE = "rims-utility"
+
+# Backends that keep secrets in the clear or not at all; the user is warned about them.
+_INSECURE = ("PlaintextKeyring", "fail.Keyring", "null.Keyring", "EncryptedKeyring")
+
+
+class KeystoreError(RuntimeError):
+    pass
+
+
+def _username(upstream: str, ntn: str, pos_id: str) -> str:
+    return f"{upstream}:{ntn}:{pos_id}"
+
+
+def save_key(upstream: str, ntn: str, pos_id: str, key: str) -> None:
+    try:
+        keyring.set_password(SERVICE, _username(upstream, ntn, pos_id), key)
+    except keyring.errors.KeyringError as why:
+        raise KeystoreError(f"could not save the key in the OS keyring ({backend_name()}): "
+                            f"{type(why).__name__}") from None
+
+
+def load_key(upstream: str, ntn: str, pos_id: str) -> str | None:
+    try:
+        return keyring.get_password(SERVICE, _username(upstream, ntn, pos_id))
+    except keyring.errors.KeyringError as why:
+        raise KeystoreError(f"could not read the key from the OS keyring ({backend_name()}): "
+                            f"{type(why).__name__}") from None
+
+
+def delete_key(upstream: str, ntn: str, pos_id: str) -> None:
+    with contextlib.suppress(keyring.errors.PasswordDeleteError):
+        keyring.delete_password(SERVICE, _username(upstream, ntn, pos_id))
+
+
+def backend_name() -> str:
+    backend = keyring.get_keyring()
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+def backend_warning() -> str | None:
+    """A sentence for the user when keys would not be kept safely, else None."""
+    name = backend_name()
+    if any(marker in name for marker in _INSECURE):
+        return (f"The keyring backend {name} does not keep keys safely (or at all). "
+                "Install and unlock the desktop's keyring (Secret Service / Windows Credential "
+                "Manager / macOS Keychain).")
+    return None

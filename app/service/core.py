@@ -1,0 +1,157 @@
+"""The core service: store + forwarder + HTTP server on one asyncio loop. Runs the same
+headless (`rims-utility serve`) or inside the tray app's background thread."""
+
+import asyncio
+import errno
+import logging
+import socket
+
+from aiohttp import web
+
+from app import __version__, keystore
+from app.connectors.kpra import KpraConnector
+from app.connectors.outcomes import Credentials
+from app.server.app import make_app
+from app.server.deps import ServerDeps
+from app.service.registry import PosRegistry
+from app.settings import Settings
+from app.store.gateway import Store
+from app.sync.forwarder import Forwarder
+from app.sync.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+# The seed's published test user ("API Test User Credentials"): public, not a secret.
+PRACTICE_POS = Credentials(ntn="K123456", pos_id="K123456", key="KPRA@123a")
+
+
+class StartupError(RuntimeError):
+    """Something the user must fix before the service can run; the message says what."""
+
+
+class Core:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.port: int | None = None
+        self.sandbox = None
+        self.store: Store | None = None
+        self.registry: PosRegistry | None = None
+        self.forwarder: Forwarder | None = None
+        self._connector: KpraConnector | None = None
+        self._runner: web.AppRunner | None = None
+        self._forwarder_task: asyncio.Task | None = None
+
+    @property
+    def base_url(self) -> str:
+        host = self.settings.host if self.settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        upstream_url, upstream_ca = s.upstream_url, s.upstream_ca
+        if s.practice:
+            from app.sandbox.kpra import KpraSandbox  # only practice mode needs it
+
+            self.sandbox = KpraSandbox(s.data_dir / "practice-sandbox")
+            await self.sandbox.start(port=0, http_port=0)
+            upstream_url, upstream_ca = self.sandbox.endpoint_url, self.sandbox.ca_file
+        self.store = await asyncio.to_thread(Store, s.db_path, loop)
+        self.store.start()
+        fixed: dict[str, Credentials] = {}
+        if s.practice:
+            fixed[PRACTICE_POS.pos_id] = PRACTICE_POS
+            if PRACTICE_POS.pos_id not in {p.pos_id for p in await self.store.list_pos()}:
+                await self.store.upsert_pos(PRACTICE_POS.ntn, PRACTICE_POS.pos_id)
+        self.registry = PosRegistry(self.store, fixed=fixed)
+        await self.registry.refresh()
+        if self.sandbox is not None:
+            for pos_id in self.registry.pos_ids():
+                credentials = await self.registry.credentials(pos_id, 0)
+                if credentials:
+                    self.sandbox.add_credentials(credentials.ntn, pos_id, credentials.key)
+        self._connector = KpraConnector(
+            upstream_url, ca_file=upstream_ca, field_style=s.field_style,
+            concurrency=s.send_concurrency, connect_timeout=s.connect_timeout,
+            read_timeout=s.read_timeout)
+        self.forwarder = Forwarder(
+            self.store, self._connector, self.registry.credentials, RetryPolicy(s.retry),
+            concurrency=s.send_concurrency, paused=s.sending_paused)
+        deps = ServerDeps(
+            store=self.store, auth=self.registry, forwarder_status=self.forwarder.status,
+            invoice_saved=self.forwarder.wake, upstream_name=self._connector.display_name,
+            upstream_url=upstream_url, version=__version__, practice=s.practice)
+        self._runner = web.AppRunner(make_app(deps), access_log=None, handle_signals=False,
+                                     shutdown_timeout=5.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, s.host, s.port, backlog=1024)
+        try:
+            await site.start()
+        except OSError as why:
+            await self._cleanup()
+            if why.errno == errno.EADDRINUSE:
+                raise StartupError(f"Port {s.port} on {s.host} is already in use. Is RIMS Utility "
+                                   "already running? Stop it, or use --port.") from None
+            raise StartupError(f"Cannot listen on {s.host}:{s.port}: {why.strerror}") from None
+        self.port = _bound_port(site)
+        self._forwarder_task = asyncio.create_task(self.forwarder.run(), name="rims-forwarder")
+        self._log_started(upstream_url)
+
+    async def stop(self) -> None:
+        """Stop intake (answers already in progress are finished), then sending, then storage."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.forwarder is not None:
+            await self.forwarder.stop()
+        if self._forwarder_task is not None:
+            self._forwarder_task.cancel()
+            await asyncio.gather(self._forwarder_task, return_exceptions=True)
+            self._forwarder_task = None
+        await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        if self._connector is not None:
+            await self._connector.close()
+            self._connector = None
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        if self.sandbox is not None:
+            await self.sandbox.stop()
+            self.sandbox = None
+
+    def _log_started(self, upstream_url: str) -> None:
+        s = self.settings
+        log.info("RIMS Utility %s: POS endpoint %s/api/invoice", __version__, self.base_url)
+        log.info("sending to %s; data in %s", upstream_url, s.data_dir)
+        assert self.registry is not None
+        if s.practice:
+            log.info("PRACTICE MODE: nothing reaches KPRA. Sample POS: ntn=%s pos_id=%s key=%s",
+                     PRACTICE_POS.ntn, PRACTICE_POS.pos_id, "(the seed's test key)")
+        if not self.registry.pos_ids():
+            log.warning("No POS is configured: run `rims-utility setup --ntn NTN --pos-id POS_ID`"
+                        " (every invoice is refused with 401 until then)")
+        warning = keystore.backend_warning()
+        if warning and not s.practice:
+            log.warning(warning)
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server  # aiohttp exposes the bound sockets only here
+    assert server is not None
+    for sock in server.sockets:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            return sock.getsockname()[1]
+    raise StartupError("the server did not bind a TCP socket")
+
+
+async def run_until_stopped(core: Core, stop: asyncio.Event) -> None:
+    await core.start()
+    try:
+        await stop.wait()
+    finally:
+        await core.stop()
+
+

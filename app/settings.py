@@ -1,0 +1,100 @@
+"""The one settings object: defaults in code, ``config.toml`` in the data dir, flags over both."""
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import platformdirs
+
+KPRA_LIVE_URL = "https://kpra.gov.pk/api/rims-integration"
+FIELD_STYLES = ("live", "utility", "both")
+CONFIG_NAME = "config.toml"
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """DESIGN.md retry policy; small values are only for tests and practice."""
+
+    first_min: float = 5.0  # first retry 5–10 s after a failure (seed)
+    first_max: float = 10.0
+    cap: float = 300.0  # never wait more than five minutes between tries
+    retry_after_max: float = 3600.0  # a 429's Retry-After is honoured up to an hour
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 3000
+    upstream_url: str = KPRA_LIVE_URL
+    upstream_ca: Path | None = None  # extra CA file (the practice sandbox's); verification stays on
+    field_style: str = "live"  # which field names KPRA gets: live (date, sales_tax), utility, both
+    practice: bool = False
+    send_concurrency: int = 8
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    sending_paused: bool = False
+    retry: RetrySettings = field(default_factory=RetrySettings)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "rims.sqlite3"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / CONFIG_NAME
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("RIMS_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("rims-utility", appauthor=False))
+
+
+def load(data_dir: Path | None = None, **overrides: object) -> Settings:
+    """Read config.toml under the data dir, then apply command-line overrides (None = not given)."""
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
+    values: dict[str, object] = {}
+    config = data_dir / CONFIG_NAME
+    if config.exists():
+        try:
+            values = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as why:
+            raise SettingsError(f"{config} is not valid TOML: {why}") from None
+    known = {f.name for f in fields(Settings)} - {"data_dir"}
+    unknown = set(values) - known
+    if unknown:
+        raise SettingsError(f"{config}: unknown setting(s) {', '.join(sorted(unknown))}")
+    retry_values = values.pop("retry", {})
+    try:
+        retry = RetrySettings(**retry_values)
+        settings = Settings(data_dir=data_dir, retry=retry, **values)  # type: ignore[arg-type]
+    except TypeError as why:
+        raise SettingsError(f"{config}: {why}") from None
+    given = {name: value for name, value in overrides.items() if value is not None}
+    settings = replace(settings, **given)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    if settings.field_style not in FIELD_STYLES:
+        raise SettingsError(f"field_style must be one of {', '.join(FIELD_STYLES)}")
+    if not settings.upstream_url.startswith("https://"):
+        raise SettingsError("upstream_url must be an https:// address (KPRA requires HTTPS)")
+    if not (0 <= settings.port <= 65535):
+        raise SettingsError("port must be between 0 and 65535")
+    if settings.send_concurrency < 1:
+        raise SettingsError("send_concurrency must be at least 1")
+    if settings.upstream_ca is not None and not Path(settings.upstream_ca).is_file():
+        raise SettingsError(f"upstream CA file {settings.upstream_ca} does not exist")

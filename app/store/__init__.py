@@ -1,0 +1,1 @@
+"""The only place that knows SQL. Callers use the repository functions and the async Store."""

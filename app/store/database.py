@@ -1,0 +1,78 @@
+"""Opening the SQLite file with the pragmas durability needs, and forward migrations."""
+
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+import peewee
+
+from app.store.models import ALL_MODELS, SchemaVersion, db
+
+log = logging.getLogger(__name__)
+
+PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "full",  # a 201 survives a power cut
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,  # `rims-utility setup` may write from another process
+    "cache_size": -16_000,
+}
+
+
+def _v1(database: peewee.SqliteDatabase) -> None:
+    database.create_tables(ALL_MODELS)
+
+
+MIGRATIONS = [_v1]  # MIGRATIONS[n] takes the schema from version n to n + 1
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+def open_database(path: Path) -> peewee.SqliteDatabase:
+    """Open (creating if needed) and migrate. Each thread gets its own connection."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    database = peewee.SqliteDatabase(
+        str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE", check_same_thread=False
+    )
+    db.initialize(database)
+    with database.connection_context():
+        migrate(database, path)
+    return database
+
+
+def current_version(database: peewee.SqliteDatabase) -> int:
+    if not database.table_exists("schema_version"):
+        return 0
+    row = SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar()
+    return row or 0
+
+
+def migrate(database: peewee.SqliteDatabase, path: Path) -> None:
+    version = current_version(database)
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path} was written by a newer RIMS Utility (schema {version}); "
+                         "install the newer version again")
+    if version == SCHEMA_VERSION:
+        return
+    if version > 0:
+        backup(database, path.with_name(f"{path.stem}.before-v{version + 1}.{int(time.time())}.bak"))
+    for step in range(version, SCHEMA_VERSION):
+        with database.atomic():
+            MIGRATIONS[step](database)
+            SchemaVersion.create(version=step + 1, applied_at=time.time())
+        log.info("database schema migrated to version %d", step + 1)
+
+
+def backup(database: peewee.SqliteDatabase, target: Path) -> Path:
+    """Online copy with SQLite's backup API (consistent even while others write)."""
+    destination = sqlite3.connect(str(target))
+    try:
+        database.connection().backup(destination)
+    finally:
+        destination.close()
+    log.info("database backed up to %s", target)
+    return target

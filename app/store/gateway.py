@@ -1,0 +1,89 @@
+"""The async face of the store for code on the event loop: writes through the single writer,
+reads on a small thread pool (blocking SQLite never runs on the loop thread)."""
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import peewee
+
+from app.domain.invoice import Invoice
+from app.store import repository as repo
+from app.store.database import open_database
+from app.store.records import AttemptRecord, IntakeResult, InvoiceRecord, PosRecord, Summary
+from app.store.writer import Writer
+
+
+class Store:
+    def __init__(self, path: Path, loop: asyncio.AbstractEventLoop):
+        self.path = path
+        self.database: peewee.SqliteDatabase = open_database(path)
+        self.writer = Writer(self.database, loop)
+        # Each reader thread keeps its own connection open for its whole life.
+        self._readers = ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="rims-db-read",
+            initializer=lambda: self.database.connect(reuse_if_open=True))
+        self._loop = loop
+
+    def start(self) -> None:
+        self.writer.start()
+
+    async def close(self) -> None:
+        await self.writer.stop()
+        self._readers.shutdown(wait=True)
+        self.database.close()
+
+    async def _read(self, fn: Any, *args: Any) -> Any:
+        return await self._loop.run_in_executor(self._readers, fn, *args)
+
+    # writes
+    async def save_invoice(self, invoice: Invoice) -> IntakeResult:
+        return await self.writer.submit_batched(repo.store_invoices, invoice)
+
+    async def claim_due(self, limit: int) -> list[InvoiceRecord]:
+        return await self.writer.submit(lambda: repo.claim_due(time.time(), limit))
+
+    async def recover_interrupted(self) -> int:
+        return await self.writer.submit(lambda: repo.recover_interrupted(time.time()))
+
+    async def mark_synced(self, invoice_id: int, transaction_id: str | None,
+                          attempt: AttemptRecord) -> None:
+        await self.writer.submit(repo.mark_synced, invoice_id, transaction_id, attempt)
+
+    async def mark_retry(self, invoice_id: int, next_attempt_at: float, ambiguous: bool,
+                         attempt: AttemptRecord) -> None:
+        await self.writer.submit(repo.mark_retry, invoice_id, next_attempt_at, ambiguous, attempt)
+
+    async def mark_rejected(self, invoice_id: int, attempt: AttemptRecord) -> None:
+        await self.writer.submit(repo.mark_rejected, invoice_id, attempt)
+
+    async def hold_pos(self, pos_id: str, reason: str, invoice_id: int | None = None,
+                       attempt: AttemptRecord | None = None) -> None:
+        await self.writer.submit(repo.hold_pos, pos_id, reason, invoice_id, attempt)
+
+    async def release_pos(self, pos_id: str) -> int:
+        return await self.writer.submit(repo.release_pos, pos_id)
+
+    async def upsert_pos(self, ntn: str, pos_id: str, upstream: str = "kpra") -> None:
+        await self.writer.submit(repo.upsert_pos, ntn, pos_id, upstream)
+
+    # reads
+    async def get_invoice(self, pos_id: str, invoice_no: str) -> InvoiceRecord | None:
+        return await self._read(repo.get_invoice, pos_id, invoice_no)
+
+    async def attempts_of(self, invoice_id: int) -> list[AttemptRecord]:
+        return await self._read(repo.attempts_of, invoice_id)
+
+    async def list_pos(self) -> list[PosRecord]:
+        return await self._read(repo.list_pos)
+
+    async def pos_versions(self) -> dict[str, int]:
+        return await self._read(repo.pos_versions)
+
+    async def next_due_at(self) -> float | None:
+        return await self._read(repo.next_due_at)
+
+    async def summary(self) -> Summary:
+        return await self._read(repo.summary)

@@ -1,0 +1,80 @@
+"""Peewee models. Money is TEXT (exact decimal text): SQLite's NUMERIC would turn it into floats."""
+
+import peewee
+
+db = peewee.DatabaseProxy()
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    version = peewee.IntegerField()
+    applied_at = peewee.FloatField()
+
+
+class Meta(BaseModel):
+    """Small facts worth one row each (e.g. the time of the last successful sync)."""
+
+    name = peewee.TextField(primary_key=True)
+    value = peewee.TextField()
+
+
+class Pos(BaseModel):
+    """A POS configured with ``rims-utility setup``. Its key is in the OS keyring, not here."""
+
+    pos_id = peewee.TextField(unique=True)
+    ntn = peewee.TextField()
+    upstream = peewee.TextField(default="kpra")
+    added_at = peewee.FloatField()
+    version = peewee.IntegerField(default=1)  # bumped whenever its key or hold changes
+    held_reason = peewee.TextField(null=True)
+    held_at = peewee.FloatField(null=True)
+
+
+class Invoice(BaseModel):
+    pos_id = peewee.TextField()
+    invoice_no = peewee.TextField()
+    ntn = peewee.TextField()
+    amount = peewee.TextField()
+    tax_rate = peewee.TextField()
+    tax_amount = peewee.TextField()
+    total_amount = peewee.TextField()
+    date_time = peewee.TextField()  # YYYY-MM-DD HH:MM:SS, as on the receipt
+    payment_mode = peewee.IntegerField()
+    received_json = peewee.TextField()  # the POS's fields exactly as received, minus the key
+    warnings_json = peewee.TextField(default="[]")
+    content_hash = peewee.TextField()
+    state = peewee.TextField()
+    received_at = peewee.FloatField()  # unix time
+    updated_at = peewee.FloatField()
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = peewee.FloatField()
+    ambiguous = peewee.BooleanField(default=False)  # a send may have reached the authority
+    last_error = peewee.TextField(null=True)
+    last_status = peewee.IntegerField(null=True)
+    transaction_id = peewee.TextField(null=True)
+    synced_at = peewee.FloatField(null=True)
+
+    class Meta:
+        indexes = (
+            (("pos_id", "invoice_no"), True),
+            (("state", "next_attempt_at"), False),
+        )
+
+
+class Attempt(BaseModel):
+    """One row per send, kept forever: the audit trail."""
+
+    invoice = peewee.ForeignKeyField(Invoice, backref="attempt_rows", on_delete="CASCADE")
+    started_at = peewee.FloatField()
+    duration_ms = peewee.IntegerField()
+    http_status = peewee.IntegerField(null=True)
+    outcome = peewee.TextField()
+    message = peewee.TextField()
+
+
+ALL_MODELS = (SchemaVersion, Meta, Pos, Invoice, Attempt)

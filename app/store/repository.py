@@ -1,0 +1,258 @@
+"""Every query the product runs. Write functions are called by the single writer (inside its
+transaction); read functions from any thread but the event loop's."""
+
+import json
+import time
+from collections.abc import Sequence
+
+from app.domain import wire_json
+from app.domain.invoice import Invoice
+from app.domain.money import plain
+from app.domain.states import PENDING_STATES, State
+from app.store.models import Attempt, Meta, Pos, db
+from app.store.records import (
+    AttemptRecord,
+    IntakeOutcome,
+    IntakeResult,
+    InvoiceRecord,
+    PosRecord,
+    Summary,
+)
+
+_SELECT = f"SELECT {InvoiceRecord.COLUMNS} FROM invoice"
+_INSERT = (
+    "INSERT INTO invoice (pos_id, invoice_no, ntn, amount, tax_rate, tax_amount, total_amount, "
+    "date_time, payment_mode, received_json, warnings_json, content_hash, state, received_at, "
+    "updated_at, attempts, next_attempt_at, ambiguous) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,0)"
+)
+LAST_SYNC = "last_synced_at"
+
+
+# ---------------------------------------------------------------- intake (writer, batched)
+
+def store_invoices(invoices: Sequence[Invoice]) -> list[IntakeResult]:
+    """Group-commit body: store each invoice unless the same pos_id + invoice_no is already
+    there (same content → replay, different → conflict). Two copies in one batch count too."""
+    now = time.time()
+    keys = list({(inv.pos_id, inv.invoice_no) for inv in invoices})
+    existing: dict[tuple[str, str], InvoiceRecord] = {}
+    for start in range(0, len(keys), 400):  # stay under SQLite's bound-parameter limit
+        chunk = keys[start:start + 400]
+        rows = db.execute_sql(
+            f"{_SELECT} WHERE (pos_id, invoice_no) IN (VALUES "
+            + ",".join("(?,?)" for _ in chunk) + ")",
+            [part for key in chunk for part in key],
+        ).fetchall()
+        for row in rows:
+            record = InvoiceRecord.from_row(row)
+            existing[(record.pos_id, record.invoice_no)] = record
+    held = {pos_id for (pos_id,) in db.execute_sql(
+        "SELECT pos_id FROM pos WHERE held_reason IS NOT NULL").fetchall()}
+
+    results: list[IntakeResult] = []
+    new_rows: list[tuple] = []
+    for inv in invoices:
+        key = (inv.pos_id, inv.invoice_no)
+        digest = inv.content_hash()
+        if key in existing:
+            record = existing[key]
+            outcome = (IntakeOutcome.REPLAYED if record.content_hash == digest
+                       else IntakeOutcome.CONFLICT)
+            results.append(IntakeResult(outcome, record))
+            continue
+        state = State.HELD if inv.pos_id in held else State.QUEUED
+        warnings = [w.as_dict() for w in inv.warnings]
+        row = (
+            inv.pos_id, inv.invoice_no, inv.ntn, plain(inv.amount), plain(inv.tax_rate),
+            plain(inv.tax_amount), plain(inv.total_amount), inv.wire_date_time, inv.payment_mode,
+            wire_json.dumps(inv.received), json.dumps(warnings, ensure_ascii=False), digest,
+            state.value, now, now, now,
+        )
+        new_rows.append(row)
+        record = InvoiceRecord(
+            id=0, pos_id=inv.pos_id, invoice_no=inv.invoice_no, ntn=inv.ntn, amount=inv.amount,
+            tax_rate=inv.tax_rate, tax_amount=inv.tax_amount, total_amount=inv.total_amount,
+            date_time=inv.wire_date_time, payment_mode=inv.payment_mode, warnings=warnings,
+            content_hash=digest, state=state, received_at=now, updated_at=now, attempts=0,
+            next_attempt_at=now, ambiguous=False, last_error=None, last_status=None,
+            transaction_id=None, synced_at=None,
+        )
+        existing[key] = record
+        results.append(IntakeResult(IntakeOutcome.CREATED, record))
+    if new_rows:
+        db.connection().executemany(_INSERT, new_rows)
+    return results
+
+
+# ---------------------------------------------------------------- forwarding (writer)
+
+def claim_due(now: float, limit: int) -> list[InvoiceRecord]:
+    """Move up to ``limit`` due invoices of POSes that are not held to `sending`."""
+    rows = db.execute_sql(
+        f"SELECT {_prefixed('i')}, COALESCE(p.version, 0) FROM invoice i "
+        "LEFT JOIN pos p ON p.pos_id = i.pos_id "
+        "WHERE i.state = 'queued' AND i.next_attempt_at <= ? AND p.held_reason IS NULL "
+        "ORDER BY i.next_attempt_at, i.id LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    if not rows:
+        return []
+    ids = [row[0] for row in rows]
+    db.execute_sql(
+        f"UPDATE invoice SET state = 'sending', attempts = attempts + 1, updated_at = ? "
+        f"WHERE id IN ({','.join('?' * len(ids))})",
+        [now, *ids],
+    )
+    claimed = []
+    for row in rows:
+        record = InvoiceRecord.from_row(row[:-1], pos_version=row[-1])
+        claimed.append(_replace(record, state=State.SENDING, attempts=record.attempts + 1))
+    return claimed
+
+
+def recover_interrupted(now: float) -> int:
+    """Rows left in `sending` by a crash may have reached the authority: retry them, marked
+    ambiguous so a "duplicate" answer counts as success. Returns how many there were."""
+    ids = [i for (i,) in db.execute_sql("SELECT id FROM invoice WHERE state = 'sending'")]
+    for invoice_id in ids:
+        _add_attempt(invoice_id, AttemptRecord(
+            started_at=now, duration_ms=0, http_status=None, outcome="interrupted",
+            message="The utility stopped while this invoice was being sent; it will be "
+                    "checked with the authority again."))
+    if ids:
+        db.execute_sql(
+            "UPDATE invoice SET state = 'queued', ambiguous = 1, next_attempt_at = ?, "
+            "updated_at = ? WHERE state = 'sending'", (now, now))
+    return len(ids)
+
+
+def mark_synced(invoice_id: int, transaction_id: str | None, attempt: AttemptRecord) -> None:
+    now = time.time()
+    _add_attempt(invoice_id, attempt)
+    db.execute_sql(
+        "UPDATE invoice SET state = 'synced', transaction_id = ?, synced_at = ?, updated_at = ?, "
+        "last_status = ?, last_error = NULL WHERE id = ?",
+        (transaction_id, now, now, attempt.http_status, invoice_id))
+    Meta.insert(name=LAST_SYNC, value=repr(now)).on_conflict_replace().execute()
+
+
+def mark_retry(invoice_id: int, next_attempt_at: float, ambiguous: bool,
+               attempt: AttemptRecord) -> None:
+    _add_attempt(invoice_id, attempt)
+    db.execute_sql(
+        "UPDATE invoice SET state = 'queued', next_attempt_at = ?, updated_at = ?, "
+        "last_status = ?, last_error = ?, ambiguous = MAX(ambiguous, ?) WHERE id = ?",
+        (next_attempt_at, time.time(), attempt.http_status, attempt.message, int(ambiguous),
+         invoice_id))
+
+
+def mark_rejected(invoice_id: int, attempt: AttemptRecord) -> None:
+    _add_attempt(invoice_id, attempt)
+    db.execute_sql(
+        "UPDATE invoice SET state = 'rejected', updated_at = ?, last_status = ?, last_error = ? "
+        "WHERE id = ?", (time.time(), attempt.http_status, attempt.message, invoice_id))
+
+
+def hold_pos(pos_id: str, reason: str, invoice_id: int | None = None,
+             attempt: AttemptRecord | None = None) -> None:
+    """Credentials/config problem: pause every invoice of this POS until it is fixed."""
+    now = time.time()
+    if invoice_id is not None and attempt is not None:
+        _add_attempt(invoice_id, attempt)
+        db.execute_sql(
+            "UPDATE invoice SET state = 'held', updated_at = ?, last_status = ?, last_error = ? "
+            "WHERE id = ?", (now, attempt.http_status, reason, invoice_id))
+    db.execute_sql(
+        "UPDATE invoice SET state = 'held', updated_at = ?, last_error = ? "
+        "WHERE pos_id = ? AND state = 'queued'", (now, reason, pos_id))
+    db.execute_sql(
+        "UPDATE pos SET held_reason = ?, held_at = ?, version = version + 1 WHERE pos_id = ?",
+        (reason, now, pos_id))
+
+
+def release_pos(pos_id: str) -> int:
+    """After a fix: the POS sends again and its held invoices go back to the queue."""
+    now = time.time()
+    db.execute_sql(
+        "UPDATE pos SET held_reason = NULL, held_at = NULL, version = version + 1 "
+        "WHERE pos_id = ?", (pos_id,))
+    cursor = db.execute_sql(
+        "UPDATE invoice SET state = 'queued', next_attempt_at = ?, updated_at = ?, "
+        "last_error = NULL WHERE pos_id = ? AND state = 'held'", (now, now, pos_id))
+    return cursor.rowcount
+
+
+def upsert_pos(ntn: str, pos_id: str, upstream: str = "kpra") -> None:
+    now = time.time()
+    Pos.insert(pos_id=pos_id, ntn=ntn, upstream=upstream, added_at=now, version=1).on_conflict(
+        conflict_target=[Pos.pos_id],
+        update={Pos.ntn: ntn, Pos.upstream: upstream, Pos.version: Pos.version + 1},
+    ).execute()
+
+
+# ---------------------------------------------------------------- reads
+
+def get_invoice(pos_id: str, invoice_no: str) -> InvoiceRecord | None:
+    row = db.execute_sql(f"{_SELECT} WHERE pos_id = ? AND invoice_no = ?",
+                         (pos_id, invoice_no)).fetchone()
+    return InvoiceRecord.from_row(row) if row else None
+
+
+def get_invoice_by_id(invoice_id: int) -> InvoiceRecord | None:
+    row = db.execute_sql(f"{_SELECT} WHERE id = ?", (invoice_id,)).fetchone()
+    return InvoiceRecord.from_row(row) if row else None
+
+
+def attempts_of(invoice_id: int) -> list[AttemptRecord]:
+    query = Attempt.select().where(Attempt.invoice == invoice_id).order_by(Attempt.id)
+    return [AttemptRecord(a.started_at, a.duration_ms, a.http_status, a.outcome, a.message)
+            for a in query]
+
+
+def list_pos() -> list[PosRecord]:
+    return [PosRecord(p.pos_id, p.ntn, p.upstream, p.version, p.held_reason, p.held_at)
+            for p in Pos.select().order_by(Pos.pos_id)]
+
+
+def pos_versions() -> dict[str, int]:
+    return dict(db.execute_sql("SELECT pos_id, version FROM pos").fetchall())
+
+
+def next_due_at() -> float | None:
+    """When the earliest queued invoice of a POS that is not held becomes due."""
+    return db.execute_sql(
+        "SELECT MIN(i.next_attempt_at) FROM invoice i LEFT JOIN pos p ON p.pos_id = i.pos_id "
+        "WHERE i.state = 'queued' AND p.held_reason IS NULL").fetchone()[0]
+
+
+def summary() -> Summary:
+    counts = {state.value: 0 for state in State}
+    counts.update(dict(db.execute_sql(
+        "SELECT state, COUNT(*) FROM invoice GROUP BY state").fetchall()))
+    pending = ",".join(f"'{s.value}'" for s in PENDING_STATES)
+    oldest = db.execute_sql(
+        f"SELECT MIN(received_at) FROM invoice WHERE state IN ({pending})").fetchone()[0]
+    last = db.execute_sql("SELECT value FROM meta WHERE name = ?", (LAST_SYNC,)).fetchone()
+    held = [pos for pos in list_pos() if pos.held_reason]
+    return Summary(counts=counts, oldest_pending_at=oldest,
+                   last_synced_at=float(last[0]) if last else None, held=held)
+
+
+# ---------------------------------------------------------------- helpers
+
+def _add_attempt(invoice_id: int, attempt: AttemptRecord) -> None:
+    db.execute_sql(
+        "INSERT INTO attempt (invoice_id, started_at, duration_ms, http_status, outcome, message) "
+        "VALUES (?,?,?,?,?,?)",
+        (invoice_id, attempt.started_at, attempt.duration_ms, attempt.http_status,
+         attempt.outcome, attempt.message))
+
+
+def _prefixed(alias: str) -> str:
+    return ", ".join(f"{alias}.{column.strip()}" for column in InvoiceRecord.COLUMNS.split(","))
+
+
+def _replace(record: InvoiceRecord, **changes: object) -> InvoiceRecord:
+    from dataclasses import replace
+    return replace(record, **changes)

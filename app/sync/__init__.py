@@ -1,0 +1,1 @@
+"""Sending: the outbox worker (forwarder) and the one retry policy."""

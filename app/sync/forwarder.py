@@ -1,0 +1,249 @@
+"""The outbox worker: takes due invoices from the store, sends them, records what happened.
+
+Every outcome is written to the store before anything else happens to that invoice, so a crash
+at any moment leaves at worst a row in `sending`, which start-up treats as ambiguous.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from app.connectors.outcomes import (
+    Accepted,
+    AlreadyRecorded,
+    Ambiguous,
+    AuthFailed,
+    Connector,
+    Credentials,
+    Outcome,
+    Rejected,
+    RetryLater,
+)
+from app.store.gateway import Store
+from app.store.records import AttemptRecord, InvoiceRecord
+from app.store.writer import StorageUnavailable
+from app.sync.gate import UpstreamGate
+from app.sync.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+CredentialsLookup = Callable[[str, int], Awaitable[Credentials | None]]
+IDLE_PROBE_EVERY = 300.0
+
+
+@dataclass(frozen=True)
+class ForwarderStatus:
+    paused: bool
+    reachable: bool | None
+    last_error: str | None
+    next_try_in: float
+    in_flight: int
+    sent: int
+
+
+class Forwarder:
+    def __init__(self, store: Store, connector: Connector, credentials: CredentialsLookup,
+                 policy: RetryPolicy, *, concurrency: int = 8, paused: bool = False):
+        self._store = store
+        self._connector = connector
+        self._credentials = credentials
+        self._policy = policy
+        self._concurrency = concurrency
+        self.gate = UpstreamGate(policy)
+        self._wakeup = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+        self._stopping = False
+        self._paused = paused
+        self._last_contact = 0.0
+        self.sent = 0  # requests made, for statistics
+
+    # -------------------------------------------------------------- control
+
+    def wake(self) -> None:
+        """New work (an invoice was stored, a POS released): look at the queue now."""
+        self._wakeup.set()
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+        self.wake()
+
+    def status(self) -> ForwarderStatus:
+        return ForwarderStatus(
+            paused=self._paused, reachable=self.gate.reachable, last_error=self.gate.last_error,
+            next_try_in=round(self.gate.wait(time.time()), 1), in_flight=len(self._tasks),
+            sent=self.sent)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop taking work; give sends in flight ``grace`` seconds to record their outcome.
+        Anything cut off stays `sending` and is treated as ambiguous on the next start."""
+        self._stopping = True
+        self.wake()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # -------------------------------------------------------------- main loop
+
+    async def run(self) -> None:
+        interrupted = await self._store.recover_interrupted()
+        if interrupted:
+            log.warning("%d invoice(s) were being sent when the utility stopped; they will be "
+                        "checked with the authority again", interrupted)
+        prober = asyncio.create_task(self._probe_when_idle(), name="rims-upstream-probe")
+        try:
+            while not self._stopping:
+                await self._step()
+        finally:
+            prober.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await prober
+
+    async def _step(self) -> None:
+        self._wakeup.clear()
+        if self._paused:
+            await self._wakeup.wait()
+            return
+        gate_wait = self.gate.wait(time.time())
+        if gate_wait > 0:
+            await self._sleep(gate_wait)
+            return
+        free = (1 if self.gate.probing else self._concurrency) - len(self._tasks)
+        if free <= 0:
+            await self._sleep(None)  # a finishing send wakes us
+            return
+        try:
+            claimed = await self._store.claim_due(free)
+        except StorageUnavailable as why:
+            log.error("cannot read the queue: %s", why)
+            await self._sleep(5.0)
+            return
+        if not claimed:
+            due = await self._store.next_due_at()
+            await self._sleep(None if due is None else max(0.0, due - time.time()) + 0.01)
+            return
+        for invoice in claimed:
+            task = asyncio.create_task(self._send(invoice), name=f"rims-send-{invoice.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sending failed unexpectedly", exc_info=task.exception())
+        self.wake()
+
+    async def _sleep(self, seconds: float | None) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), seconds)
+
+    # -------------------------------------------------------------- one invoice
+
+    async def _send(self, invoice: InvoiceRecord) -> None:
+        started = time.time()
+        credentials = await self._credentials(invoice.pos_id, invoice.pos_version)
+        if credentials is None:
+            reason = (f"No key for POS {invoice.pos_id} in the OS keyring. Run: rims-utility "
+                      f"setup --ntn {invoice.ntn} --pos-id {invoice.pos_id}")
+            attempt = AttemptRecord(started, 0, None, "held", reason)
+            await self._record(self._store.hold_pos, invoice.pos_id, reason, invoice.id, attempt)
+            return
+        clock = time.monotonic()
+        self.sent += 1
+        try:
+            outcome = await self._connector.submit(invoice, credentials)
+        except Exception as why:  # a connector bug must not strand the invoice in `sending`
+            log.exception("connector failed unexpectedly")
+            outcome = Ambiguous(f"Internal error while sending ({type(why).__name__}); "
+                                "will retry.")
+        self._last_contact = time.time()
+        duration = int((time.monotonic() - clock) * 1000)
+        status = getattr(outcome, "status", None)
+        attempt = AttemptRecord(started, duration, status, _kind(outcome), outcome.message)
+        await self._apply(invoice, outcome, attempt)
+
+    async def _apply(self, invoice: InvoiceRecord, outcome: Outcome,
+                     attempt: AttemptRecord) -> None:
+        now = time.time()
+        match outcome:
+            case Accepted(transaction_id=transaction_id):
+                self.gate.success()
+                await self._record(self._store.mark_synced, invoice.id, transaction_id, attempt)
+            case AlreadyRecorded(transaction_id=transaction_id):
+                self.gate.success()
+                if invoice.ambiguous:  # our own earlier send got there; its answer was lost
+                    note = AttemptRecord(attempt.started_at, attempt.duration_ms,
+                                         attempt.http_status, "already_recorded",
+                                         "KPRA already has this invoice from an earlier send "
+                                         "whose answer was lost: it is synced.")
+                    await self._record(self._store.mark_synced, invoice.id, transaction_id, note)
+                else:
+                    note = AttemptRecord(
+                        attempt.started_at, attempt.duration_ms, attempt.http_status, "rejected",
+                        f"KPRA already has invoice {invoice.invoice_no} for POS {invoice.pos_id}, "
+                        "but this utility never sent it before: another program may have sent "
+                        "the same invoice number. Check with KPRA. (" + outcome.message + ")")
+                    await self._record(self._store.mark_rejected, invoice.id, note)
+            case Rejected():
+                self.gate.success()
+                log.warning("invoice %s/%s rejected: %s", invoice.pos_id, invoice.invoice_no,
+                            outcome.message)
+                await self._record(self._store.mark_rejected, invoice.id, attempt)
+            case AuthFailed(message=message):
+                self.gate.success()
+                log.error("POS %s held: %s", invoice.pos_id, message)
+                await self._record(self._store.hold_pos, invoice.pos_id, message, invoice.id,
+                                   attempt)
+            case RetryLater(after=after) if after is not None:
+                wait = self._policy.retry_after(after, invoice.attempts)
+                self.gate.slow_down(now, wait)
+                await self._record(self._store.mark_retry, invoice.id, now + wait, False, attempt)
+            case RetryLater():
+                self.gate.failure(now, outcome.message, unreachable=outcome.status is None)
+                next_at = now + self._policy.delay(invoice.attempts)
+                await self._record(self._store.mark_retry, invoice.id, next_at, False, attempt)
+            case Ambiguous():
+                self.gate.failure(now, outcome.message, unreachable=outcome.status is None)
+                next_at = now + self._policy.delay(invoice.attempts)
+                await self._record(self._store.mark_retry, invoice.id, next_at, True, attempt)
+
+    async def _record(self, write: Callable[..., Awaitable[object]], *args: object) -> None:
+        """Persist an outcome; if the disk refuses, keep it in memory and try again."""
+        delay = 1.0
+        while True:
+            try:
+                await write(*args)
+                return
+            except StorageUnavailable as why:
+                log.error("could not record a send's outcome (%s); retrying in %.0f s", why, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    # -------------------------------------------------------------- reachability
+
+    async def _probe_when_idle(self) -> None:
+        """Keep 'is KPRA reachable?' honest when there is nothing to send."""
+        while True:
+            if time.time() - self._last_contact >= IDLE_PROBE_EVERY and not self._tasks:
+                reachable = await self._connector.probe()
+                self._last_contact = time.time()
+                if reachable:
+                    self.gate.reachable = True
+                elif self.gate.reachable is not False:
+                    self.gate.reachable = False
+                    self.gate.last_error = "The authority's server could not be reached."
+            await asyncio.sleep(IDLE_PROBE_EVERY / 10)
+
+
+def _kind(outcome: Outcome) -> str:
+    return {
+        Accepted: "accepted", AlreadyRecorded: "already_recorded", Rejected: "rejected",
+        AuthFailed: "auth_failed", RetryLater: "retry_later", Ambiguous: "ambiguous",
+    }[type(outcome)]
