@@ -121,8 +121,8 @@ def _setup(args: argparse.Namespace) -> int:
         return 1
     database = open_database(config.db_path)
     with database.connection_context(), database.atomic():
-        repository.upsert_pos(ntn, pos_id)
-        released = repository.release_pos(pos_id)
+        repository.upsert_pos(database, ntn, pos_id)
+        released = repository.release_pos(database, pos_id)
     print(f"POS {pos_id} (NTN {ntn}) is configured; its key is in the OS keyring "
           f"({keystore.backend_name()}).")
     if released:
@@ -143,8 +143,8 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     database = open_database(config.db_path)
     with database.connection_context():
-        summary = repository.summary()
-        pos = repository.list_pos()
+        summary = repository.summary(database)
+        pos = repository.list_pos(database)
     counts = ", ".join(f"{state} {count}" for state, count in summary.counts.items())
     print(f"Invoices: {counts}")
     if summary.oldest_pending_at is None:

@@ -14,7 +14,7 @@ def make_app(deps: ServerDeps) -> web.Application:
     app = web.Application(middlewares=[error_shape], client_max_size=MAX_BODY)
     app[DEPS] = deps
     app.router.add_post("/api/invoice", invoice_api.post_invoice)
-    app.router.add_get("/api/invoices/{pos_id}/{invoice_no}", status_api.invoice_status)
+    app.router.add_get("/api/invoices/{pos_id}/{invoice_no:.+}", status_api.invoice_status)
     app.router.add_get("/api/health", status_api.health)
     app.router.add_get("/api/qr", status_api.qr_code)
     app.router.add_get("/", status_api.home)

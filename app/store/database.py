@@ -7,7 +7,7 @@ from pathlib import Path
 
 import peewee
 
-from app.store.models import ALL_MODELS, SchemaVersion, db
+from app.store.models import ALL_MODELS
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,8 @@ PRAGMAS = {
 
 
 def _v1(database: peewee.SqliteDatabase) -> None:
-    database.create_tables(ALL_MODELS)
+    with database.bind_ctx(ALL_MODELS):
+        database.create_tables(ALL_MODELS)
 
 
 MIGRATIONS = [_v1]  # MIGRATIONS[n] takes the schema from version n to n + 1
@@ -38,7 +39,6 @@ def open_database(path: Path) -> peewee.SqliteDatabase:
     database = peewee.SqliteDatabase(
         str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE", check_same_thread=False
     )
-    db.initialize(database)
     with database.connection_context():
         migrate(database, path)
     return database
@@ -47,8 +47,7 @@ def open_database(path: Path) -> peewee.SqliteDatabase:
 def current_version(database: peewee.SqliteDatabase) -> int:
     if not database.table_exists("schema_version"):
         return 0
-    row = SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar()
-    return row or 0
+    return database.execute_sql("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
 
 
 def migrate(database: peewee.SqliteDatabase, path: Path) -> None:
@@ -63,7 +62,8 @@ def migrate(database: peewee.SqliteDatabase, path: Path) -> None:
     for step in range(version, SCHEMA_VERSION):
         with database.atomic():
             MIGRATIONS[step](database)
-            SchemaVersion.create(version=step + 1, applied_at=time.time())
+            database.execute_sql("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                                 (step + 1, time.time()))
         log.info("database schema migrated to version %d", step + 1)
 
 

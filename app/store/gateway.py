@@ -2,6 +2,7 @@
 reads on a small thread pool (blocking SQLite never runs on the loop thread)."""
 
 import asyncio
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +22,8 @@ class Store:
         self.path = path
         self.database: peewee.SqliteDatabase = open_database(path)
         self.writer = Writer(self.database, loop)
+        # One object for the whole life of the store, so the writer can batch its calls.
+        self._store_invoices = functools.partial(repo.store_invoices, self.database)
         # Each reader thread keeps its own connection open for its whole life.
         self._readers = ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="rims-db-read",
@@ -36,38 +39,41 @@ class Store:
         self.database.close()
 
     async def _read(self, fn: Any, *args: Any) -> Any:
-        return await self._loop.run_in_executor(self._readers, fn, *args)
+        return await self._loop.run_in_executor(self._readers, fn, self.database, *args)
+
+    def _write(self, fn: Any, *args: Any) -> asyncio.Future:
+        return self.writer.submit(fn, self.database, *args)
 
     # writes
     async def save_invoice(self, invoice: Invoice) -> IntakeResult:
-        return await self.writer.submit_batched(repo.store_invoices, invoice)
+        return await self.writer.submit_batched(self._store_invoices, invoice)
 
     async def claim_due(self, limit: int) -> list[InvoiceRecord]:
-        return await self.writer.submit(lambda: repo.claim_due(time.time(), limit))
+        return await self._write(lambda db: repo.claim_due(db, time.time(), limit))
 
     async def recover_interrupted(self) -> int:
-        return await self.writer.submit(lambda: repo.recover_interrupted(time.time()))
+        return await self._write(lambda db: repo.recover_interrupted(db, time.time()))
 
     async def mark_synced(self, invoice_id: int, transaction_id: str | None,
                           attempt: AttemptRecord) -> None:
-        await self.writer.submit(repo.mark_synced, invoice_id, transaction_id, attempt)
+        await self._write(repo.mark_synced, invoice_id, transaction_id, attempt)
 
     async def mark_retry(self, invoice_id: int, next_attempt_at: float, ambiguous: bool,
                          attempt: AttemptRecord) -> None:
-        await self.writer.submit(repo.mark_retry, invoice_id, next_attempt_at, ambiguous, attempt)
+        await self._write(repo.mark_retry, invoice_id, next_attempt_at, ambiguous, attempt)
 
     async def mark_rejected(self, invoice_id: int, attempt: AttemptRecord) -> None:
-        await self.writer.submit(repo.mark_rejected, invoice_id, attempt)
+        await self._write(repo.mark_rejected, invoice_id, attempt)
 
     async def hold_pos(self, pos_id: str, reason: str, invoice_id: int | None = None,
                        attempt: AttemptRecord | None = None) -> None:
-        await self.writer.submit(repo.hold_pos, pos_id, reason, invoice_id, attempt)
+        await self._write(repo.hold_pos, pos_id, reason, invoice_id, attempt)
 
     async def release_pos(self, pos_id: str) -> int:
-        return await self.writer.submit(repo.release_pos, pos_id)
+        return await self._write(repo.release_pos, pos_id)
 
     async def upsert_pos(self, ntn: str, pos_id: str, upstream: str = "kpra") -> None:
-        await self.writer.submit(repo.upsert_pos, ntn, pos_id, upstream)
+        await self._write(repo.upsert_pos, ntn, pos_id, upstream)
 
     # reads
     async def get_invoice(self, pos_id: str, invoice_no: str) -> InvoiceRecord | None:

@@ -1,13 +1,11 @@
-"""Peewee models. Money is TEXT (exact decimal text): SQLite's NUMERIC would turn it into floats."""
+"""The schema, as Peewee models. They are bound to a database only while migrating; queries are
+in repository.py. Money is TEXT (exact decimal text): SQLite's NUMERIC would turn it into floats."""
 
 import peewee
-
-db = peewee.DatabaseProxy()
 
 
 class BaseModel(peewee.Model):
     class Meta:
-        database = db
         legacy_table_names = False
 
 

@@ -1,15 +1,17 @@
-"""Every query the product runs. Write functions are called by the single writer (inside its
-transaction); read functions from any thread but the event loop's."""
+"""Every query the product runs, as plain SQL on the database handed in (no global state, so
+several stores can live in one process). Write functions are called by the single writer inside
+its transaction; read functions from any thread but the event loop's."""
 
 import json
 import time
 from collections.abc import Sequence
 
+from peewee import SqliteDatabase
+
 from app.domain import wire_json
 from app.domain.invoice import Invoice
 from app.domain.money import plain
 from app.domain.states import PENDING_STATES, State
-from app.store.models import Attempt, Meta, Pos, db
 from app.store.records import (
     AttemptRecord,
     IntakeOutcome,
@@ -31,7 +33,7 @@ LAST_SYNC = "last_synced_at"
 
 # ---------------------------------------------------------------- intake (writer, batched)
 
-def store_invoices(invoices: Sequence[Invoice]) -> list[IntakeResult]:
+def store_invoices(db: SqliteDatabase, invoices: Sequence[Invoice]) -> list[IntakeResult]:
     """Group-commit body: store each invoice unless the same pos_id + invoice_no is already
     there (same content → replay, different → conflict). Two copies in one batch count too."""
     now = time.time()
@@ -87,7 +89,7 @@ def store_invoices(invoices: Sequence[Invoice]) -> list[IntakeResult]:
 
 # ---------------------------------------------------------------- forwarding (writer)
 
-def claim_due(now: float, limit: int) -> list[InvoiceRecord]:
+def claim_due(db: SqliteDatabase, now: float, limit: int) -> list[InvoiceRecord]:
     """Move up to ``limit`` due invoices of POSes that are not held to `sending`."""
     rows = db.execute_sql(
         f"SELECT {_prefixed('i')}, COALESCE(p.version, 0) FROM invoice i "
@@ -111,12 +113,12 @@ def claim_due(now: float, limit: int) -> list[InvoiceRecord]:
     return claimed
 
 
-def recover_interrupted(now: float) -> int:
+def recover_interrupted(db: SqliteDatabase, now: float) -> int:
     """Rows left in `sending` by a crash may have reached the authority: retry them, marked
     ambiguous so a "duplicate" answer counts as success. Returns how many there were."""
     ids = [i for (i,) in db.execute_sql("SELECT id FROM invoice WHERE state = 'sending'")]
     for invoice_id in ids:
-        _add_attempt(invoice_id, AttemptRecord(
+        _add_attempt(db, invoice_id, AttemptRecord(
             started_at=now, duration_ms=0, http_status=None, outcome="interrupted",
             message="The utility stopped while this invoice was being sent; it will be "
                     "checked with the authority again."))
@@ -127,19 +129,20 @@ def recover_interrupted(now: float) -> int:
     return len(ids)
 
 
-def mark_synced(invoice_id: int, transaction_id: str | None, attempt: AttemptRecord) -> None:
+def mark_synced(db: SqliteDatabase, invoice_id: int, transaction_id: str | None,
+                attempt: AttemptRecord) -> None:
     now = time.time()
-    _add_attempt(invoice_id, attempt)
+    _add_attempt(db, invoice_id, attempt)
     db.execute_sql(
         "UPDATE invoice SET state = 'synced', transaction_id = ?, synced_at = ?, updated_at = ?, "
         "last_status = ?, last_error = NULL WHERE id = ?",
         (transaction_id, now, now, attempt.http_status, invoice_id))
-    Meta.insert(name=LAST_SYNC, value=repr(now)).on_conflict_replace().execute()
+    db.execute_sql("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (LAST_SYNC, repr(now)))
 
 
-def mark_retry(invoice_id: int, next_attempt_at: float, ambiguous: bool,
+def mark_retry(db: SqliteDatabase, invoice_id: int, next_attempt_at: float, ambiguous: bool,
                attempt: AttemptRecord) -> None:
-    _add_attempt(invoice_id, attempt)
+    _add_attempt(db, invoice_id, attempt)
     db.execute_sql(
         "UPDATE invoice SET state = 'queued', next_attempt_at = ?, updated_at = ?, "
         "last_status = ?, last_error = ?, ambiguous = MAX(ambiguous, ?) WHERE id = ?",
@@ -147,19 +150,19 @@ def mark_retry(invoice_id: int, next_attempt_at: float, ambiguous: bool,
          invoice_id))
 
 
-def mark_rejected(invoice_id: int, attempt: AttemptRecord) -> None:
-    _add_attempt(invoice_id, attempt)
+def mark_rejected(db: SqliteDatabase, invoice_id: int, attempt: AttemptRecord) -> None:
+    _add_attempt(db, invoice_id, attempt)
     db.execute_sql(
         "UPDATE invoice SET state = 'rejected', updated_at = ?, last_status = ?, last_error = ? "
         "WHERE id = ?", (time.time(), attempt.http_status, attempt.message, invoice_id))
 
 
-def hold_pos(pos_id: str, reason: str, invoice_id: int | None = None,
+def hold_pos(db: SqliteDatabase, pos_id: str, reason: str, invoice_id: int | None = None,
              attempt: AttemptRecord | None = None) -> None:
     """Credentials/config problem: pause every invoice of this POS until it is fixed."""
     now = time.time()
     if invoice_id is not None and attempt is not None:
-        _add_attempt(invoice_id, attempt)
+        _add_attempt(db, invoice_id, attempt)
         db.execute_sql(
             "UPDATE invoice SET state = 'held', updated_at = ?, last_status = ?, last_error = ? "
             "WHERE id = ?", (now, attempt.http_status, reason, invoice_id))
@@ -171,7 +174,7 @@ def hold_pos(pos_id: str, reason: str, invoice_id: int | None = None,
         (reason, now, pos_id))
 
 
-def release_pos(pos_id: str) -> int:
+def release_pos(db: SqliteDatabase, pos_id: str) -> int:
     """After a fix: the POS sends again and its held invoices go back to the queue."""
     now = time.time()
     db.execute_sql(
@@ -183,50 +186,51 @@ def release_pos(pos_id: str) -> int:
     return cursor.rowcount
 
 
-def upsert_pos(ntn: str, pos_id: str, upstream: str = "kpra") -> None:
-    now = time.time()
-    Pos.insert(pos_id=pos_id, ntn=ntn, upstream=upstream, added_at=now, version=1).on_conflict(
-        conflict_target=[Pos.pos_id],
-        update={Pos.ntn: ntn, Pos.upstream: upstream, Pos.version: Pos.version + 1},
-    ).execute()
+def upsert_pos(db: SqliteDatabase, ntn: str, pos_id: str, upstream: str = "kpra") -> None:
+    db.execute_sql(
+        "INSERT INTO pos (pos_id, ntn, upstream, added_at, version) VALUES (?, ?, ?, ?, 1) "
+        "ON CONFLICT (pos_id) DO UPDATE SET ntn = excluded.ntn, upstream = excluded.upstream, "
+        "version = version + 1", (pos_id, ntn, upstream, time.time()))
 
 
 # ---------------------------------------------------------------- reads
 
-def get_invoice(pos_id: str, invoice_no: str) -> InvoiceRecord | None:
+def get_invoice(db: SqliteDatabase, pos_id: str, invoice_no: str) -> InvoiceRecord | None:
     row = db.execute_sql(f"{_SELECT} WHERE pos_id = ? AND invoice_no = ?",
                          (pos_id, invoice_no)).fetchone()
     return InvoiceRecord.from_row(row) if row else None
 
 
-def get_invoice_by_id(invoice_id: int) -> InvoiceRecord | None:
+def get_invoice_by_id(db: SqliteDatabase, invoice_id: int) -> InvoiceRecord | None:
     row = db.execute_sql(f"{_SELECT} WHERE id = ?", (invoice_id,)).fetchone()
     return InvoiceRecord.from_row(row) if row else None
 
 
-def attempts_of(invoice_id: int) -> list[AttemptRecord]:
-    query = Attempt.select().where(Attempt.invoice == invoice_id).order_by(Attempt.id)
-    return [AttemptRecord(a.started_at, a.duration_ms, a.http_status, a.outcome, a.message)
-            for a in query]
+def attempts_of(db: SqliteDatabase, invoice_id: int) -> list[AttemptRecord]:
+    rows = db.execute_sql(
+        "SELECT started_at, duration_ms, http_status, outcome, message FROM attempt "
+        "WHERE invoice_id = ? ORDER BY id", (invoice_id,)).fetchall()
+    return [AttemptRecord(*row) for row in rows]
 
 
-def list_pos() -> list[PosRecord]:
-    return [PosRecord(p.pos_id, p.ntn, p.upstream, p.version, p.held_reason, p.held_at)
-            for p in Pos.select().order_by(Pos.pos_id)]
+def list_pos(db: SqliteDatabase) -> list[PosRecord]:
+    rows = db.execute_sql(
+        "SELECT pos_id, ntn, upstream, version, held_reason, held_at FROM pos ORDER BY pos_id")
+    return [PosRecord(*row) for row in rows.fetchall()]
 
 
-def pos_versions() -> dict[str, int]:
+def pos_versions(db: SqliteDatabase) -> dict[str, int]:
     return dict(db.execute_sql("SELECT pos_id, version FROM pos").fetchall())
 
 
-def next_due_at() -> float | None:
+def next_due_at(db: SqliteDatabase) -> float | None:
     """When the earliest queued invoice of a POS that is not held becomes due."""
     return db.execute_sql(
         "SELECT MIN(i.next_attempt_at) FROM invoice i LEFT JOIN pos p ON p.pos_id = i.pos_id "
         "WHERE i.state = 'queued' AND p.held_reason IS NULL").fetchone()[0]
 
 
-def summary() -> Summary:
+def summary(db: SqliteDatabase) -> Summary:
     counts = {state.value: 0 for state in State}
     counts.update(dict(db.execute_sql(
         "SELECT state, COUNT(*) FROM invoice GROUP BY state").fetchall()))
@@ -234,14 +238,14 @@ def summary() -> Summary:
     oldest = db.execute_sql(
         f"SELECT MIN(received_at) FROM invoice WHERE state IN ({pending})").fetchone()[0]
     last = db.execute_sql("SELECT value FROM meta WHERE name = ?", (LAST_SYNC,)).fetchone()
-    held = [pos for pos in list_pos() if pos.held_reason]
+    held = [pos for pos in list_pos(db) if pos.held_reason]
     return Summary(counts=counts, oldest_pending_at=oldest,
                    last_synced_at=float(last[0]) if last else None, held=held)
 
 
 # ---------------------------------------------------------------- helpers
 
-def _add_attempt(invoice_id: int, attempt: AttemptRecord) -> None:
+def _add_attempt(db: SqliteDatabase, invoice_id: int, attempt: AttemptRecord) -> None:
     db.execute_sql(
         "INSERT INTO attempt (invoice_id, started_at, duration_ms, http_status, outcome, message) "
         "VALUES (?,?,?,?,?,?)",

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 CredentialsLookup = Callable[[str, int], Awaitable[Credentials | None]]
 IDLE_PROBE_EVERY = 300.0
+# `rims-utility setup` in another process can release a held POS; look again this often.
+IDLE_RECHECK = 2.0
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,8 @@ class Forwarder:
             return
         if not claimed:
             due = await self._store.next_due_at()
-            await self._sleep(None if due is None else max(0.0, due - time.time()) + 0.01)
+            wait = IDLE_RECHECK if due is None else max(0.0, due - time.time()) + 0.01
+            await self._sleep(min(wait, IDLE_RECHECK))
             return
         for invoice in claimed:
             task = asyncio.create_task(self._send(invoice), name=f"rims-send-{invoice.id}")

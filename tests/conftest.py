@@ -1,0 +1,26 @@
+"""Shared test helpers. Our own components are real; only the authority is a sandbox."""
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+# Tests must never write into the developer's real data folder.
+os.environ.pop("RIMS_DATA_DIR", None)
+
+
+async def wait_for(condition: Callable[[], Awaitable[object] | object], *, timeout: float = 20.0,
+                   what: str = "condition", interval: float = 0.02) -> object:
+    """Poll until ``condition()`` is truthy; fail saying what never happened (no sleep-and-hope)."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what} (last value: {last!r})")
