@@ -37,18 +37,21 @@ def store_invoices(db: SqliteDatabase, invoices: Sequence[Invoice]) -> list[Inta
     """Group-commit body: store each invoice unless the same pos_id + invoice_no is already
     there (same content → replay, different → conflict). Two copies in one batch count too."""
     now = time.time()
-    keys = list({(inv.pos_id, inv.invoice_no) for inv in invoices})
+    wanted: dict[str, set[str]] = {}
+    for inv in invoices:
+        wanted.setdefault(inv.pos_id, set()).add(inv.invoice_no)
     existing: dict[tuple[str, str], InvoiceRecord] = {}
-    for start in range(0, len(keys), 400):  # stay under SQLite's bound-parameter limit
-        chunk = keys[start:start + 400]
-        rows = db.execute_sql(
-            f"{_SELECT} WHERE (pos_id, invoice_no) IN (VALUES "
-            + ",".join("(?,?)" for _ in chunk) + ")",
-            [part for key in chunk for part in key],
-        ).fetchall()
-        for row in rows:
-            record = InvoiceRecord.from_row(row)
-            existing[(record.pos_id, record.invoice_no)] = record
+    for pos_id, numbers in wanted.items():
+        # `pos_id = ? AND invoice_no IN (…)` is served by the unique index; a row-value IN is not.
+        ordered = sorted(numbers)
+        for start in range(0, len(ordered), 500):  # under SQLite's bound-parameter limit
+            chunk = ordered[start:start + 500]
+            rows = db.execute_sql(
+                f"{_SELECT} WHERE pos_id = ? AND invoice_no IN ({','.join('?' * len(chunk))})",
+                [pos_id, *chunk]).fetchall()
+            for row in rows:
+                record = InvoiceRecord.from_row(row)
+                existing[(record.pos_id, record.invoice_no)] = record
     held = {pos_id for (pos_id,) in db.execute_sql(
         "SELECT pos_id FROM pos WHERE held_reason IS NOT NULL").fetchall()}
 

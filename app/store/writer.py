@@ -51,6 +51,9 @@ class Writer:
         """Finish every write already submitted, then end the thread."""
         self._queue.put(_STOP)
         await asyncio.to_thread(self._thread.join)
+        if self.batches:
+            log.info("database writer: %d writes in %d commits (%.1f per commit)",
+                     self.writes, self.batches, self.writes / self.batches)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
         """Run ``fn(*args)`` inside the next transaction; the future resolves after commit."""
