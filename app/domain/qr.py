@@ -1,7 +1,7 @@
 """The receipt QR code (seed, "QR Code API"): a URL on kpra.gov.pk naming the POS and invoice."""
 
 import io
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import qrcode
 import qrcode.image.pure
@@ -11,7 +11,7 @@ KPRA_VERIFY_URL = "https://kpra.gov.pk/api/"
 
 
 def qr_url(pos_id: str, invoice_no: str) -> str:
-    return KPRA_VERIFY_URL + "?" + urlencode({"pos_id": pos_id, "invoice_no": invoice_no}, quote_via=quote)
+    return f"{KPRA_VERIFY_URL}?pos_id={quote(pos_id, safe='')}&invoice_no={quote(invoice_no, safe='')}"
 
 
 def _code(data: str) -> qrcode.QRCode:

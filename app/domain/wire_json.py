@@ -7,13 +7,19 @@ from decimal import Decimal
 from app.domain.money import plain
 
 
-def loads(text: str | bytes) -> object:
-    """Parse JSON keeping every number exact (Decimal) and refusing NaN/Infinity."""
-    return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
-
-
 def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+# Built once: json.loads/dumps with keyword arguments build a new decoder/encoder per call,
+# which costs more than the parsing itself on the POS hot path.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant)
+_encode_text = json.encoder.encode_basestring  # the C implementation, non-ASCII kept as is
+
+
+def loads(text: str) -> object:
+    """Parse JSON keeping every number exact (Decimal) and refusing NaN/Infinity."""
+    return _DECODER.decode(text)
 
 
 def dumps(obj: object) -> str:
@@ -21,10 +27,14 @@ def dumps(obj: object) -> str:
 
 
 def _encode(obj: object) -> str:
+    if isinstance(obj, str):
+        return _encode_text(obj)
+    if type(obj) is int:
+        return str(obj)
     if isinstance(obj, Decimal):
         return plain(obj)
     if isinstance(obj, Mapping):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{_encode(v)}" for k, v in obj.items()) + "}"
+        return "{" + ",".join(f"{_encode_text(str(k))}:{_encode(v)}" for k, v in obj.items()) + "}"
     if isinstance(obj, list | tuple):
         return "[" + ",".join(_encode(v) for v in obj) + "]"
-    return json.dumps(obj, ensure_ascii=False)
+    return json.dumps(obj)

@@ -10,6 +10,7 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # built once: hot path
 
 _REASONS = {
     400: "Bad Request.",
@@ -26,7 +27,7 @@ _REASONS = {
 def json_body(payload: Mapping[str, object], status: int,
               headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(
-        body=json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(),
+        body=_ENCODER.encode(payload).encode(),
         status=status, content_type="application/json", headers=headers)
 
 

@@ -25,9 +25,10 @@ _SELECT = f"SELECT {InvoiceRecord.COLUMNS} FROM invoice"
 _INSERT = (
     "INSERT INTO invoice (pos_id, invoice_no, ntn, amount, tax_rate, tax_amount, total_amount, "
     "date_time, payment_mode, received_json, warnings_json, content_hash, state, received_at, "
-    "updated_at, attempts, next_attempt_at, ambiguous) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,0)"
+    "updated_at, attempts, next_attempt_at, ambiguous) VALUES "
 )
+_ROW = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,0)"
+_ROWS_PER_INSERT = 1000  # 16 parameters a row, under SQLite's 32766-parameter limit
 LAST_SYNC = "last_synced_at"
 
 
@@ -85,8 +86,12 @@ def store_invoices(db: SqliteDatabase, invoices: Sequence[Invoice]) -> list[Inta
         )
         existing[key] = record
         results.append(IntakeResult(IntakeOutcome.CREATED, record))
-    if new_rows:
-        db.connection().executemany(_INSERT, new_rows)
+    # One multi-row INSERT rather than executemany: SQLite releases the GIL at every statement
+    # step, and under load each release costs the writer a wait for the busy event loop thread.
+    for start in range(0, len(new_rows), _ROWS_PER_INSERT):
+        chunk = new_rows[start:start + _ROWS_PER_INSERT]
+        db.execute_sql(_INSERT + ",".join([_ROW] * len(chunk)),
+                       [value for row in chunk for value in row])
     return results
 
 
