@@ -90,6 +90,7 @@ class Writer:
             with self._db.atomic():
                 self._apply(ops)
         except (sqlite3.Error, peewee.DatabaseError, OSError) as why:
+            why = _original(why)
             log.error("database write failed, %d request(s) answered 503: %s", len(ops), why)
             failure = StorageUnavailable(_describe(why))
             for op in ops:
@@ -132,6 +133,14 @@ def _resolve(ops: list[_Op]) -> None:
             op.future.set_exception(op.error)
         else:
             op.future.set_result(op.result)
+
+
+def _original(why: BaseException) -> BaseException:
+    """On SQLITE_FULL / I/O errors SQLite rolls back by itself, so the rollback that follows
+    fails with "no transaction is active" and hides the real cause: walk back to it."""
+    while "no transaction is active" in str(why) and why.__context__ is not None:
+        why = why.__context__
+    return why
 
 
 def _describe(why: BaseException) -> str:
