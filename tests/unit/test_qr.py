@@ -1,8 +1,8 @@
 """The receipt QR: URL format from the seed, values URL-encoded, and the PNG really carries it."""
 
 import png
-import qrcode
 import pytest
+import qrcode
 
 from app.domain.qr import qr_png, qr_svg, qr_url
 
