@@ -128,8 +128,9 @@ class Core:
         log.info("sending to %s; data in %s", upstream_url, s.data_dir)
         assert self.registry is not None
         if s.practice:
-            log.info("PRACTICE MODE: nothing reaches KPRA. Sample POS: ntn=%s pos_id=%s key=%s",
-                     PRACTICE_POS.ntn, PRACTICE_POS.pos_id, "(the seed's test key)")
+            log.info("PRACTICE MODE: nothing reaches KPRA. The seed's test user works: NTN %s, "
+                     "POS ID %s, with the seed's published test key (see README)",
+                     PRACTICE_POS.ntn, PRACTICE_POS.pos_id)
         if not self.registry.pos_ids():
             log.warning("No POS is configured: run `rims-utility setup --ntn NTN --pos-id POS_ID`"
                         " (every invoice is refused with 401 until then)")
