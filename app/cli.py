@@ -117,7 +117,10 @@ def _setup(args: argparse.Namespace) -> int:
     try:
         keystore.save_key("kpra", ntn, pos_id, key)
     except keystore.KeystoreError as why:
-        print(f"rims-utility setup: {why}. Nothing was changed.", file=sys.stderr)
+        print(f"rims-utility setup: {why}. Nothing was changed. Unlock or install the "
+              "desktop's keyring; on a Linux machine without a desktop session, run it as "
+              "`bash build_scripts/run.sh setup ...`, which starts a private keyring.",
+              file=sys.stderr)
         return 1
     database = open_database(config.db_path)
     with database.connection_context(), database.atomic():

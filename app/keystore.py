@@ -25,7 +25,7 @@ def _username(upstream: str, ntn: str, pos_id: str) -> str:
 def save_key(upstream: str, ntn: str, pos_id: str, key: str) -> None:
     try:
         keyring.set_password(SERVICE, _username(upstream, ntn, pos_id), key)
-    except keyring.errors.KeyringError as why:
+    except Exception as why:  # backends raise their own types (D-Bus, Windows, ...)
         raise KeystoreError(f"could not save the key in the OS keyring ({backend_name()}): "
                             f"{type(why).__name__}") from None
 
@@ -33,7 +33,7 @@ def save_key(upstream: str, ntn: str, pos_id: str, key: str) -> None:
 def load_key(upstream: str, ntn: str, pos_id: str) -> str | None:
     try:
         return keyring.get_password(SERVICE, _username(upstream, ntn, pos_id))
-    except keyring.errors.KeyringError as why:
+    except Exception as why:  # backends raise their own types (D-Bus, Windows, ...)
         raise KeystoreError(f"could not read the key from the OS keyring ({backend_name()}): "
                             f"{type(why).__name__}") from None
 
@@ -44,7 +44,10 @@ def delete_key(upstream: str, ntn: str, pos_id: str) -> None:
 
 
 def backend_name() -> str:
-    backend = keyring.get_keyring()
+    try:
+        backend = keyring.get_keyring()
+    except Exception:  # a broken keyring configuration must not hide the real message
+        return "unavailable keyring"
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 
