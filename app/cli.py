@@ -8,10 +8,10 @@ import logging
 import signal
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 from app import __version__, keystore, logs, settings
+from app.domain.invoice import wire_time
 
 log = logging.getLogger("rims")
 
@@ -154,11 +154,10 @@ def _status(args: argparse.Namespace) -> int:
         print("Nothing is waiting to be sent.")
     else:
         age = time.time() - summary.oldest_pending_at
-        when = datetime.fromtimestamp(summary.oldest_pending_at).strftime("%Y-%m-%d %H:%M:%S")
-        print(f"Oldest pending: received {when} ({_duration(age)} ago)")
+        print(f"Oldest pending: received {wire_time(summary.oldest_pending_at)} "
+              f"({_duration(age)} ago)")
     if summary.last_synced_at is not None:
-        when = datetime.fromtimestamp(summary.last_synced_at).strftime("%Y-%m-%d %H:%M:%S")
-        print(f"Last successful sync: {when}")
+        print(f"Last successful sync: {wire_time(summary.last_synced_at)}")
     print("POS: " + (", ".join(p.pos_id for p in pos) if pos else
                      "none configured (run rims-utility setup)"))
     for held in summary.held:

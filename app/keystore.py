@@ -3,10 +3,8 @@
 Keyring's own backend selection (including PYTHON_KEYRING_BACKEND) is honoured, never overridden.
 """
 
-import contextlib
 
 import keyring
-import keyring.errors
 
 SERVICE = "rims-utility"
 
@@ -36,11 +34,6 @@ def load_key(upstream: str, ntn: str, pos_id: str) -> str | None:
     except Exception as why:  # backends raise their own types (D-Bus, Windows, ...)
         raise KeystoreError(f"could not read the key from the OS keyring ({backend_name()}): "
                             f"{type(why).__name__}") from None
-
-
-def delete_key(upstream: str, ntn: str, pos_id: str) -> None:
-    with contextlib.suppress(keyring.errors.PasswordDeleteError):
-        keyring.delete_password(SERVICE, _username(upstream, ntn, pos_id))
 
 
 def backend_name() -> str:

@@ -45,10 +45,6 @@ class Settings:
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
 
-    @property
-    def config_path(self) -> Path:
-        return self.data_dir / CONFIG_NAME
-
 
 class SettingsError(ValueError):
     pass

@@ -13,6 +13,11 @@ WIRE_DATETIME = "%Y-%m-%d %H:%M:%S"  # the seed's format, on every wire we speak
 CASH, CARD = 1, 2
 
 
+def wire_time(timestamp: float | None) -> str | None:
+    """A stored unix time as this PC's local wall-clock time, in the wire format."""
+    return None if timestamp is None else datetime.fromtimestamp(timestamp).strftime(WIRE_DATETIME)
+
+
 @dataclass(frozen=True)
 class Warning:
     """Something odd the shopkeeper should see; never a reason to refuse a sale."""

@@ -1,11 +1,10 @@
 """Read-only routes: one invoice's status, health, the receipt QR, and the home line."""
 
 import time
-from datetime import datetime
 
 from aiohttp import web
 
-from app.domain.invoice import WIRE_DATETIME
+from app.domain.invoice import wire_time as local_time
 from app.domain.qr import qr_png, qr_svg, qr_url
 from app.server.invoice_api import DEPS, invoice_data
 from app.server.responses import error, json_body, success
@@ -99,10 +98,6 @@ async def qr_code(request: web.Request) -> web.Response:
     if fmt == "svg":
         return web.Response(body=qr_svg(url), content_type="image/svg+xml")
     return web.Response(body=qr_png(url), content_type="image/png")
-
-
-def local_time(timestamp: float | None) -> str | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp).strftime(WIRE_DATETIME)
 
 
 def _age(timestamp: float | None, now: float) -> float | None:

@@ -85,9 +85,6 @@ class Store:
     async def list_pos(self) -> list[PosRecord]:
         return await self._read(repo.list_pos)
 
-    async def pos_versions(self) -> dict[str, int]:
-        return await self._read(repo.pos_versions)
-
     async def next_due_at(self) -> float | None:
         return await self._read(repo.next_due_at)
 

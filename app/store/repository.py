@@ -2,9 +2,9 @@
 several stores can live in one process). Write functions are called by the single writer inside
 its transaction; read functions from any thread but the event loop's."""
 
-import json
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from peewee import SqliteDatabase
 
@@ -72,7 +72,7 @@ def store_invoices(db: SqliteDatabase, invoices: Sequence[Invoice]) -> list[Inta
         row = (
             inv.pos_id, inv.invoice_no, inv.ntn, plain(inv.amount), plain(inv.tax_rate),
             plain(inv.tax_amount), plain(inv.total_amount), inv.wire_date_time, inv.payment_mode,
-            wire_json.dumps(inv.received), json.dumps(warnings, ensure_ascii=False), digest,
+            wire_json.dumps(inv.received), wire_json.dumps(warnings), digest,
             state.value, now, now, now,
         )
         new_rows.append(row)
@@ -117,7 +117,7 @@ def claim_due(db: SqliteDatabase, now: float, limit: int) -> list[InvoiceRecord]
     claimed = []
     for row in rows:
         record = InvoiceRecord.from_row(row[:-1], pos_version=row[-1])
-        claimed.append(_replace(record, state=State.SENDING, attempts=record.attempts + 1))
+        claimed.append(replace(record, state=State.SENDING, attempts=record.attempts + 1))
     return claimed
 
 
@@ -209,11 +209,6 @@ def get_invoice(db: SqliteDatabase, pos_id: str, invoice_no: str) -> InvoiceReco
     return InvoiceRecord.from_row(row) if row else None
 
 
-def get_invoice_by_id(db: SqliteDatabase, invoice_id: int) -> InvoiceRecord | None:
-    row = db.execute_sql(f"{_SELECT} WHERE id = ?", (invoice_id,)).fetchone()
-    return InvoiceRecord.from_row(row) if row else None
-
-
 def attempts_of(db: SqliteDatabase, invoice_id: int) -> list[AttemptRecord]:
     rows = db.execute_sql(
         "SELECT started_at, duration_ms, http_status, outcome, message FROM attempt "
@@ -225,10 +220,6 @@ def list_pos(db: SqliteDatabase) -> list[PosRecord]:
     rows = db.execute_sql(
         "SELECT pos_id, ntn, upstream, version, held_reason, held_at FROM pos ORDER BY pos_id")
     return [PosRecord(*row) for row in rows.fetchall()]
-
-
-def pos_versions(db: SqliteDatabase) -> dict[str, int]:
-    return dict(db.execute_sql("SELECT pos_id, version FROM pos").fetchall())
 
 
 def next_due_at(db: SqliteDatabase) -> float | None:
@@ -264,7 +255,3 @@ def _add_attempt(db: SqliteDatabase, invoice_id: int, attempt: AttemptRecord) ->
 def _prefixed(alias: str) -> str:
     return ", ".join(f"{alias}.{column.strip()}" for column in InvoiceRecord.COLUMNS.split(","))
 
-
-def _replace(record: InvoiceRecord, **changes: object) -> InvoiceRecord:
-    from dataclasses import replace
-    return replace(record, **changes)

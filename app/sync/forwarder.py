@@ -245,8 +245,11 @@ class Forwarder:
             await asyncio.sleep(IDLE_PROBE_EVERY / 10)
 
 
+_KINDS = {
+    Accepted: "accepted", AlreadyRecorded: "already_recorded", Rejected: "rejected",
+    AuthFailed: "auth_failed", RetryLater: "retry_later", Ambiguous: "ambiguous",
+}
+
+
 def _kind(outcome: Outcome) -> str:
-    return {
-        Accepted: "accepted", AlreadyRecorded: "already_recorded", Rejected: "rejected",
-        AuthFailed: "auth_failed", RetryLater: "retry_later", Ambiguous: "ambiguous",
-    }[type(outcome)]
+    return _KINDS[type(outcome)]
