@@ -1,3 +1,4 @@
 from app.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when the writer process is started ("spawn" imports __main__)
+    raise SystemExit(main())

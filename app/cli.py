@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import multiprocessing
 import signal
 import sys
 import time
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    multiprocessing.freeze_support()  # the frozen app starts its writer process through here
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

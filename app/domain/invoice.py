@@ -1,11 +1,13 @@
 """The invoice as the utility understands it, after validation."""
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import cached_property
+from typing import Any
 
+from app.domain import wire_json
 from app.domain.money import canonical
 
 WIRE_DATETIME = "%Y-%m-%d %H:%M:%S"  # the seed's format, on every wire we speak
@@ -16,6 +18,19 @@ CASH, CARD = 1, 2
 def wire_time(timestamp: float | None) -> str | None:
     """A stored unix time as this PC's local wall-clock time, in the wire format."""
     return None if timestamp is None else datetime.fromtimestamp(timestamp).strftime(WIRE_DATETIME)
+
+
+class cached_property:
+    """Computed on first use, then a plain attribute of the instance (frozen dataclasses too)."""
+
+    def __init__(self, fn: Callable[[Any], Any]):
+        self.fn, self.name = fn, fn.__name__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.fn(instance)
+        return value
 
 
 @dataclass(frozen=True)
@@ -48,8 +63,10 @@ class Invoice:
 
     @cached_property
     def wire_date_time(self) -> str:
-        return self.date_time.strftime(WIRE_DATETIME)
+        return self.date_time.isoformat(" ")  # = WIRE_DATETIME (no microseconds: validation
+        # drops them); unlike strftime it keeps four-digit years below 1000
 
+    @cached_property
     def content_hash(self) -> str:
         """Same content, same hash: 200 and "200.00" are the same amount. Extra fields don't count.
         Fields are joined with a separator that validation forbids inside them (a control char)."""
@@ -59,6 +76,15 @@ class Invoice:
             self.wire_date_time, str(self.payment_mode),
         ))
         return hashlib.sha256(text.encode()).hexdigest()
+
+    @cached_property
+    def received_json(self) -> str:
+        """The fields exactly as the POS sent them (numbers exact), minus the key."""
+        return wire_json.dumps(self.received)
+
+    @cached_property
+    def warnings_json(self) -> str:
+        return wire_json.dumps([w.as_dict() for w in self.warnings])
 
 
 @dataclass(frozen=True)

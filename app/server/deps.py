@@ -10,7 +10,9 @@ from app.sync.forwarder import ForwarderStatus
 
 
 class Authenticator(Protocol):
-    async def authenticate(self, ntn: str, pos_id: str, key: str) -> bool: ...
+    async def reload(self) -> bool:
+        """Re-read the configured POSes (rate-limited); True if anything changed."""
+        ...
 
 
 @dataclass

@@ -1,47 +1,32 @@
 """The one JSON answer shape: {"status", "message", "data"} on success,
 {"status", "message", "errors"} on failure, for every route and every error."""
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
+from app.server.answers import REASONS, error_body, success_body
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # built once: hot path
-
-_REASONS = {
-    400: "Bad Request.",
-    401: "Unauthorized.",
-    403: "Forbidden.",
-    404: "Not found.",
-    405: "Method Not Allowed. Use POST.",
-    413: "The request is too large (the limit is 64 KiB).",
-    415: "Unsupported content type.",
-    500: "Internal error in the utility; nothing was lost. Please try again.",
-}
 
 
-def json_body(payload: Mapping[str, object], status: int,
-              headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=_ENCODER.encode(payload).encode(),
-        status=status, content_type="application/json", headers=headers)
+def json_response(body: bytes, status: int,
+                  headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(body=body, status=status, content_type="application/json",
+                        headers=headers)
 
 
 def success(status: int, message: str, data: Mapping[str, object],
             headers: Mapping[str, str] | None = None) -> web.Response:
-    return json_body({"status": status, "message": message, "data": data}, status, headers)
+    return json_response(success_body(status, message, data), status, headers)
 
 
 def error(status: int, message: str | None = None, errors: Mapping[str, str] | None = None,
           headers: Mapping[str, str] | None = None) -> web.Response:
-    return json_body(
-        {"status": status, "message": message or _REASONS.get(status, "Error."),
-         "errors": dict(errors or {})},
-        status, headers)
+    return json_response(error_body(status, message, errors), status, headers)
 
 
 @web.middleware
@@ -53,7 +38,7 @@ async def error_shape(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status < 400:
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
-        message = _REASONS.get(exc.status) if exc.status != 405 else _method_message(exc)
+        message = REASONS.get(exc.status) if exc.status != 405 else _method_message(exc)
         return error(exc.status, message, headers=headers)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
@@ -63,5 +48,5 @@ async def error_shape(request: web.Request, handler: Handler) -> web.StreamRespo
 def _method_message(exc: web.HTTPException) -> str:
     allowed = exc.headers.get("Allow", "")
     if allowed == "POST":
-        return _REASONS[405]
+        return REASONS[405]
     return f"Method Not Allowed. Use {allowed or 'another method'}."

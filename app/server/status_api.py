@@ -6,8 +6,9 @@ from aiohttp import web
 
 from app.domain.invoice import wire_time as local_time
 from app.domain.qr import qr_png, qr_svg, qr_url
-from app.server.invoice_api import DEPS, invoice_data
-from app.server.responses import error, json_body, success
+from app.server.intake import invoice_data
+from app.server.invoice_api import DEPS
+from app.server.responses import error, success
 
 
 async def home(request: web.Request) -> web.Response:
@@ -52,29 +53,25 @@ async def health(request: web.Request) -> web.Response:
     sending = deps.forwarder_status()
     now = time.time()
     ok = not summary.held and sending.reachable is not False
-    return json_body({
-        "status": 200,
-        "message": "ok" if ok else "needs attention",
-        "data": {
-            "version": deps.version,
-            "practice": deps.practice,
-            "counts": summary.counts,
-            "oldest_pending_age_s": _age(summary.oldest_pending_at, now),
-            "last_successful_sync": local_time(summary.last_synced_at),
-            "last_successful_sync_age_s": _age(summary.last_synced_at, now),
-            "held_pos": [{"pos_id": p.pos_id, "reason": p.held_reason,
-                          "since": local_time(p.held_at)} for p in summary.held],
-            "upstream": {
-                "name": deps.upstream_name,
-                "url": deps.upstream_url,
-                "reachable": sending.reachable,
-                "last_error": sending.last_error,
-                "next_try_in_s": sending.next_try_in,
-                "sending_paused": sending.paused,
-                "in_flight": sending.in_flight,
-            },
+    return success(200, "ok" if ok else "needs attention", {
+        "version": deps.version,
+        "practice": deps.practice,
+        "counts": summary.counts,
+        "oldest_pending_age_s": _age(summary.oldest_pending_at, now),
+        "last_successful_sync": local_time(summary.last_synced_at),
+        "last_successful_sync_age_s": _age(summary.last_synced_at, now),
+        "held_pos": [{"pos_id": p.pos_id, "reason": p.held_reason,
+                      "since": local_time(p.held_at)} for p in summary.held],
+        "upstream": {
+            "name": deps.upstream_name,
+            "url": deps.upstream_url,
+            "reachable": sending.reachable,
+            "last_error": sending.last_error,
+            "next_try_in_s": sending.next_try_in,
+            "sending_paused": sending.paused,
+            "in_flight": sending.in_flight,
         },
-    }, 200)
+    })
 
 
 async def qr_code(request: web.Request) -> web.Response:

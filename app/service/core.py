@@ -16,6 +16,7 @@ from app.server.deps import ServerDeps
 from app.service.registry import PosRegistry
 from app.settings import Settings
 from app.store.gateway import Store
+from app.store.writer import WriterStartError
 from app.sync.forwarder import Forwarder
 from app.sync.retry import RetryPolicy
 
@@ -58,7 +59,11 @@ class Core:
             await self.sandbox.start(port=0, http_port=0)
             upstream_url, upstream_ca = self.sandbox.endpoint_url, self.sandbox.ca_file
         self.store = await asyncio.to_thread(Store, s.db_path, loop)
-        self.store.start()
+        try:
+            await self.store.start()
+        except WriterStartError as why:
+            await self._cleanup()
+            raise StartupError(str(why)) from None
         fixed: dict[str, Credentials] = {}
         if s.practice:
             fixed[PRACTICE_POS.pos_id] = PRACTICE_POS
@@ -75,6 +80,7 @@ class Core:
             upstream_url, ca_file=upstream_ca, field_style=s.field_style,
             concurrency=s.send_concurrency, connect_timeout=s.connect_timeout,
             read_timeout=s.read_timeout)
+        self.store.set_intake_context(upstream_name=self._connector.display_name)
         self.forwarder = Forwarder(
             self.store, self._connector, self.registry.credentials, RetryPolicy(s.retry),
             concurrency=s.send_concurrency, paused=s.sending_paused)

@@ -1,15 +1,16 @@
 """The POSes this utility serves: NTN + POS ID from the store, keys from the OS keyring, kept in
 memory so a POS request never waits for the keyring. Picks up `rims-utility setup` run while the
-service is up (the store's per-POS version changes)."""
+service is up (the store's per-POS version changes). Every change is handed to the store's writer
+process, which checks each POS request against it."""
 
 import asyncio
-import hmac
 import logging
 import time
 from dataclasses import dataclass
 
 from app import keystore
 from app.connectors.outcomes import Credentials
+from app.domain.auth import CredentialTable
 from app.logs import redactor
 from app.store.gateway import Store
 
@@ -33,14 +34,16 @@ class PosRegistry:
         self._fixed = dict(fixed or {})  # practice mode's sample POS: never in the keyring
         self._entries: dict[str, _Entry] = {}
         self._last_refresh = 0.0
+        self._last_pushed = False
         self._lock = asyncio.Lock()
         for credentials in self._fixed.values():
             redactor.register(credentials.key)
 
-    async def refresh(self, *, force: bool = True) -> None:
+    async def refresh(self, *, force: bool = True) -> bool:
+        """Re-read the configuration; True if anything changed (and was handed to intake)."""
         async with self._lock:
             if not force and time.monotonic() - self._last_refresh < REFRESH_AT_MOST_EVERY:
-                return
+                return False
             self._last_refresh = time.monotonic()
             entries: dict[str, _Entry] = {}
             for pos in await self._store.list_pos():
@@ -49,7 +52,19 @@ class PosRegistry:
                     entries[pos.pos_id] = known
                     continue
                 entries[pos.pos_id] = _Entry(pos.ntn, await self._load_key(pos), pos.version)
+            changed = entries != self._entries or not self._last_pushed
             self._entries = entries
+            if changed:
+                self._store.set_intake_context(credentials=self.table())
+                self._last_pushed = True
+            return changed
+
+    async def reload(self) -> bool:
+        """After a request that did not match: look again (rate-limited)."""
+        return await self.refresh(force=False)
+
+    def table(self) -> CredentialTable:
+        return {pos_id: (e.ntn, e.key) for pos_id, e in self._entries.items()}
 
     async def _load_key(self, pos: object) -> str | None:
         fixed = self._fixed.get(pos.pos_id)  # type: ignore[attr-defined]
@@ -69,21 +84,6 @@ class PosRegistry:
 
     def pos_ids(self) -> list[str]:
         return sorted(self._entries)
-
-    async def authenticate(self, ntn: str, pos_id: str, key: str) -> bool:
-        """Constant-time check of what a POS sent; re-reads the configuration (rate-limited)
-        when it does not match, so a POS added by `setup` works without a restart."""
-        if self._matches(ntn, pos_id, key):
-            return True
-        await self.refresh(force=False)
-        return self._matches(ntn, pos_id, key)
-
-    def _matches(self, ntn: str, pos_id: str, key: str) -> bool:
-        entry = self._entries.get(pos_id)
-        expected = entry.key if entry and entry.key is not None else "\x00unknown-pos\x00"
-        key_ok = hmac.compare_digest(key.encode(), expected.encode())
-        ntn_ok = hmac.compare_digest(ntn.encode(), (entry.ntn if entry else "").encode())
-        return bool(entry) and entry.key is not None and key_ok and ntn_ok
 
     async def credentials(self, pos_id: str, min_version: int) -> Credentials | None:
         """For the forwarder: the key as of at least ``min_version`` of this POS's record."""

@@ -33,12 +33,18 @@ class StoreError(RuntimeError):
     pass
 
 
-def open_database(path: Path) -> peewee.SqliteDatabase:
-    """Open (creating if needed) and migrate. Each thread gets its own connection."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    database = peewee.SqliteDatabase(
+def connect(path: Path) -> peewee.SqliteDatabase:
+    """The database with the durability pragmas, not yet migrated. Each thread (and the writer
+    process) gets its own connection."""
+    return peewee.SqliteDatabase(
         str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE", check_same_thread=False
     )
+
+
+def open_database(path: Path) -> peewee.SqliteDatabase:
+    """Open (creating if needed) and migrate."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    database = connect(path)
     with database.connection_context():
         migrate(database, path)
     return database

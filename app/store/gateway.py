@@ -2,7 +2,6 @@
 reads on a small thread pool (blocking SQLite never runs on the loop thread)."""
 
 import asyncio
-import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Any
 import peewee
 
 from app.domain.invoice import Invoice
+from app.server.intake import Answer, Posted, intake
+from app.server.intake import prepare as prepare_intake
 from app.store import repository as repo
 from app.store.database import open_database
 from app.store.records import AttemptRecord, IntakeResult, InvoiceRecord, PosRecord, Summary
@@ -21,17 +22,16 @@ class Store:
     def __init__(self, path: Path, loop: asyncio.AbstractEventLoop):
         self.path = path
         self.database: peewee.SqliteDatabase = open_database(path)
-        self.writer = Writer(self.database, loop)
-        # One object for the whole life of the store, so the writer can batch its calls.
-        self._store_invoices = functools.partial(repo.store_invoices, self.database)
+        self.writer = Writer(path, loop)
         # Each reader thread keeps its own connection open for its whole life.
         self._readers = ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="rims-db-read",
             initializer=lambda: self.database.connect(reuse_if_open=True))
         self._loop = loop
 
-    def start(self) -> None:
-        self.writer.start()
+    async def start(self) -> None:
+        """Start the writer process."""
+        await self.writer.start()
 
     async def close(self) -> None:
         await self.writer.stop()
@@ -42,17 +42,25 @@ class Store:
         return await self._loop.run_in_executor(self._readers, fn, self.database, *args)
 
     def _write(self, fn: Any, *args: Any) -> asyncio.Future:
-        return self.writer.submit(fn, self.database, *args)
+        return self.writer.submit(fn, *args)
 
     # writes
+    def intake(self, posted: Posted) -> "asyncio.Future[Answer]":
+        """A POS's POST, parsed, validated, authenticated and stored by the writer process."""
+        return self.writer.submit_batched(intake, posted, prepare=prepare_intake)
+
+    def set_intake_context(self, **values: Any) -> None:
+        """What intake checks against: ``credentials`` (pos_id → (ntn, key)), ``upstream_name``."""
+        self.writer.set_context(**values)
+
     async def save_invoice(self, invoice: Invoice) -> IntakeResult:
-        return await self.writer.submit_batched(self._store_invoices, invoice)
+        return await self.writer.submit_batched(repo.store_invoices, invoice)
 
     async def claim_due(self, limit: int) -> list[InvoiceRecord]:
-        return await self._write(lambda db: repo.claim_due(db, time.time(), limit))
+        return await self._write(repo.claim_due, time.time(), limit)
 
-    async def recover_interrupted(self) -> int:
-        return await self._write(lambda db: repo.recover_interrupted(db, time.time()))
+    async def recover_interrupted(self, keep: list[int] | None = None) -> int:
+        return await self._write(repo.recover_interrupted, time.time(), keep or [])
 
     async def mark_synced(self, invoice_id: int, transaction_id: str | None,
                           attempt: AttemptRecord) -> None:

@@ -8,7 +8,6 @@ from dataclasses import replace
 
 from peewee import SqliteDatabase
 
-from app.domain import wire_json
 from app.domain.invoice import Invoice
 from app.domain.money import plain
 from app.domain.states import PENDING_STATES, State
@@ -60,7 +59,7 @@ def store_invoices(db: SqliteDatabase, invoices: Sequence[Invoice]) -> list[Inta
     new_rows: list[tuple] = []
     for inv in invoices:
         key = (inv.pos_id, inv.invoice_no)
-        digest = inv.content_hash()
+        digest = inv.content_hash
         if key in existing:
             record = existing[key]
             outcome = (IntakeOutcome.REPLAYED if record.content_hash == digest
@@ -72,7 +71,7 @@ def store_invoices(db: SqliteDatabase, invoices: Sequence[Invoice]) -> list[Inta
         row = (
             inv.pos_id, inv.invoice_no, inv.ntn, plain(inv.amount), plain(inv.tax_rate),
             plain(inv.tax_amount), plain(inv.total_amount), inv.wire_date_time, inv.payment_mode,
-            wire_json.dumps(inv.received), wire_json.dumps(warnings), digest,
+            inv.received_json, inv.warnings_json, digest,
             state.value, now, now, now,
         )
         new_rows.append(row)
@@ -87,7 +86,7 @@ def store_invoices(db: SqliteDatabase, invoices: Sequence[Invoice]) -> list[Inta
         existing[key] = record
         results.append(IntakeResult(IntakeOutcome.CREATED, record))
     # One multi-row INSERT rather than executemany: SQLite releases the GIL at every statement
-    # step, and under load each release costs the writer a wait for the busy event loop thread.
+    # step, and each release lets the writer's receiving thread in for a while.
     for start in range(0, len(new_rows), _ROWS_PER_INSERT):
         chunk = new_rows[start:start + _ROWS_PER_INSERT]
         db.execute_sql(_INSERT + ",".join([_ROW] * len(chunk)),
@@ -121,19 +120,21 @@ def claim_due(db: SqliteDatabase, now: float, limit: int) -> list[InvoiceRecord]
     return claimed
 
 
-def recover_interrupted(db: SqliteDatabase, now: float) -> int:
+def recover_interrupted(db: SqliteDatabase, now: float, keep: Sequence[int] = ()) -> int:
     """Rows left in `sending` by a crash may have reached the authority: retry them, marked
-    ambiguous so a "duplicate" answer counts as success. Returns how many there were."""
-    ids = [i for (i,) in db.execute_sql("SELECT id FROM invoice WHERE state = 'sending'")]
+    ambiguous so a "duplicate" answer counts as success. ``keep``: ids still being sent.
+    Returns how many there were."""
+    kept = set(keep)
+    ids = [i for (i,) in db.execute_sql("SELECT id FROM invoice WHERE state = 'sending'")
+           if i not in kept]
     for invoice_id in ids:
         _add_attempt(db, invoice_id, AttemptRecord(
             started_at=now, duration_ms=0, http_status=None, outcome="interrupted",
             message="The utility stopped while this invoice was being sent; it will be "
                     "checked with the authority again."))
-    if ids:
         db.execute_sql(
             "UPDATE invoice SET state = 'queued', ambiguous = 1, next_attempt_at = ?, "
-            "updated_at = ? WHERE state = 'sending'", (now, now))
+            "updated_at = ? WHERE id = ?", (now, now, invoice_id))
     return len(ids)
 
 

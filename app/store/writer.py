@@ -1,154 +1,278 @@
-"""The single writer: every database write goes through one thread, and whatever arrived while
-the previous transaction was being flushed to disk is committed together (group commit).
-Each caller's future is resolved only after the transaction holding its write has committed."""
+"""The single writer, seen from the service: every database write is sent to the writer process
+(store/worker.py), which prepares it, commits whatever has arrived in one transaction (group
+commit) and answers after the commit. Each caller's future is resolved only then.
+
+The process is reached over a socket pair driven by the service's own event loop: the writes
+submitted during one turn of the loop leave as one message, without waiting for earlier answers
+(so the next batch is already there when the current one has been flushed to disk), and answers
+resolve their futures directly. No thread hand-offs on the way.
+
+If the process dies, the writes it had not answered fail with StorageUnavailable (the POS hears
+503 and sends again; its retry is idempotent) and a new process is started.
+
+Programs that embed the service must guard their entry point with
+``if __name__ == "__main__":``: the writer process is started with "spawn", which imports the
+main module again."""
 
 import asyncio
+import contextlib
 import logging
-import queue
-import sqlite3
-import threading
+import multiprocessing
+import pickle
+import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import peewee
+from app.store import worker
+from app.store.worker import HEADER, Batch, Op, StorageUnavailable
+
+__all__ = ["StorageUnavailable", "Writer", "WriterStartError"]
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 512
+START_TIMEOUT = 60.0  # a cold start on a slow shop PC (antivirus scanning the executable)
+STOP_TIMEOUT = 30.0
 
 
-class StorageUnavailable(RuntimeError):
-    """The disk did not take the write (full, read-only, I/O error). Nothing was saved."""
-
-
-@dataclass
-class _Op:
-    fn: Callable[..., Any]
-    args: tuple
-    future: asyncio.Future
-    batched: bool = False  # fn takes a list of args and returns a list of results
-    result: Any = field(default=None)
-    error: BaseException | None = None
-
-
-_STOP = object()
+class WriterStartError(RuntimeError):
+    """The writer process could not open the database."""
 
 
 class Writer:
-    def __init__(self, database: peewee.SqliteDatabase, loop: asyncio.AbstractEventLoop):
-        self._db = database
+    """Use from the event loop thread only."""
+
+    def __init__(self, path: Path, loop: asyncio.AbstractEventLoop):
+        self._path = path
         self._loop = loop
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="rims-db-writer", daemon=True)
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._transport: asyncio.Transport | None = None
+        self._closed: asyncio.Future | None = None  # resolves when the socket closes
+        self._outbox: list[tuple[int, Op]] = []  # submitted, not yet sent
+        self._in_flight: dict[int, asyncio.Future] = {}  # sent, not yet answered
+        self._flush_scheduled = False
+        self._context: dict[str, Any] = {}
+        self._context_sent = True
+        self._next_id = 0
+        self._stopping = False
+        self._restarting: asyncio.Task | None = None
         self.batches = 0  # statistics for the benchmark and health
         self.writes = 0
+        self.restarts = 0
 
-    def start(self) -> None:
-        self._thread.start()
+    # ------------------------------------------------------------ life cycle
+
+    async def start(self) -> None:
+        """Start the writer process and wait until it has the database open."""
+        process, sock = await asyncio.to_thread(self._spawn)
+        await self._attach(process, sock)
 
     async def stop(self) -> None:
-        """Finish every write already submitted, then end the thread."""
-        self._queue.put(_STOP)
-        await asyncio.to_thread(self._thread.join)
+        """Finish every write already submitted, then end the process."""
+        self._stopping = True
+        if self._restarting is not None:
+            await asyncio.gather(self._restarting, return_exceptions=True)
+        self._flush()
+        if self._transport is not None:
+            self._transport.write(HEADER.pack(len(worker.STOP)) + worker.STOP)
+            assert self._closed is not None
+            try:
+                await asyncio.wait_for(asyncio.shield(self._closed), STOP_TIMEOUT)
+            except TimeoutError:
+                log.error("database writer did not stop in time; ending it")
+                self._transport.abort()
+        if self._process is not None:
+            await asyncio.to_thread(_end, self._process)
+        self._fail_in_flight(StorageUnavailable("the utility is stopping"))
         if self.batches:
             log.info("database writer: %d writes in %d commits (%.1f per commit)",
                      self.writes, self.batches, self.writes / self.batches)
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
-        """Run ``fn(*args)`` inside the next transaction; the future resolves after commit."""
-        future = self._loop.create_future()
-        self._queue.put(_Op(fn, args, future))
-        return future
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
-    def submit_batched(self, fn: Callable[[list], list], item: Any) -> asyncio.Future:
-        """Like submit, but every pending op of the same ``fn`` is handed over as one list."""
-        future = self._loop.create_future()
-        self._queue.put(_Op(fn, (item,), future, batched=True))
-        return future
-
-    # ------------------------------------------------------------ writer thread
-
-    def _run(self) -> None:
-        with self._db.connection_context():
-            stopping = False
-            while not stopping:
-                ops = [self._queue.get()]
-                while len(ops) < MAX_BATCH:
-                    try:
-                        ops.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-                if _STOP in ops:
-                    stopping = True
-                    ops = [op for op in ops if op is not _STOP]
-                if ops:
-                    self._commit(ops)
-
-    def _commit(self, ops: list[_Op]) -> None:
+    def _spawn(self) -> tuple[multiprocessing.process.BaseProcess, socket.socket]:
+        """Start the process and wait for it to report (blocking: runs in a worker thread)."""
+        # "spawn" everywhere: the same on Linux, Windows and in the frozen app, and no fork of
+        # a process that already runs threads.
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = socket.socketpair()
+        process = context.Process(target=worker.main, args=(str(self._path), theirs),
+                                  name="rims-db-writer", daemon=True)
         try:
-            with self._db.atomic():
-                self._apply(ops)
-        except (sqlite3.Error, peewee.DatabaseError, OSError) as why:
-            why = _original(why)
-            log.error("database write failed, %d request(s) answered 503: %s", len(ops), why)
-            failure = StorageUnavailable(_describe(why))
-            for op in ops:
-                op.error, op.result = failure, None
-        except Exception as why:  # a bug must not kill the only writer; the callers see it
-            log.exception("database write failed unexpectedly; transaction rolled back")
-            for op in ops:
-                op.error, op.result = why, None
+            process.start()
+        finally:
+            theirs.close()
+        ours.settimeout(START_TIMEOUT)
+        try:
+            status, detail = pickle.loads(worker.read_message(ours.makefile("rb")))
+        except (EOFError, OSError) as why:
+            process.kill()
+            process.join(5)
+            ours.close()
+            reason = why or f"it exited with code {process.exitcode}"
+            raise WriterStartError(f"the database writer process did not start ({reason})"
+                                   ) from None
+        if status != "ready":
+            process.join(5)
+            ours.close()
+            raise WriterStartError(f"the database writer could not open {self._path}: {detail}")
+        ours.setblocking(False)
+        return process, ours
+
+    async def _attach(self, process: multiprocessing.process.BaseProcess,
+                      sock: socket.socket) -> None:
+        self._closed = self._loop.create_future()
+        transport, _ = await self._loop.create_connection(
+            lambda: _Channel(self._on_message, self._on_closed), sock=sock)
+        self._process, self._transport = process, transport  # type: ignore[assignment]
+        self._context_sent = False
+        self._schedule_flush()
+
+    # ------------------------------------------------------------ submitting
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
+        """Run ``fn(db, *args)`` inside the next transaction; the future resolves after commit.
+        ``fn`` must be a module-level function (it is sent to the writer process by name)."""
+        return self._queue(Op(fn, args))
+
+    def submit_batched(self, fn: Callable[..., list], item: Any,
+                       prepare: Callable[..., tuple] | None = None) -> asyncio.Future:
+        """Like submit, but every pending op of the same ``fn`` is handed over as one list.
+        ``prepare(context, item) -> (item,)`` runs first, as soon as the process receives it."""
+        return self._queue(Op(fn, (item,), True, prepare))
+
+    def set_context(self, **values: Any) -> None:
+        """Values ``prepare`` steps receive; in effect for every write submitted after this."""
+        self._flush()  # what was submitted before goes out with the old context
+        self._context = {**self._context, **values}
+        self._context_sent = False
+        self._schedule_flush()
+
+    def _queue(self, op: Op) -> asyncio.Future:
+        future = self._loop.create_future()
+        if self._stopping:
+            future.set_exception(StorageUnavailable("the utility is stopping"))
+            return future
+        self._next_id += 1
+        self._outbox.append((self._next_id, op))
+        self._in_flight[self._next_id] = future
+        self._schedule_flush()  # once per turn of the loop: one message for all of them
+        return future
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Send everything submitted since the last flush as one message."""
+        self._flush_scheduled = False
+        if self._transport is None:  # (re)starting: sent once the process is there
+            return
+        if not self._outbox and self._context_sent:
+            return
+        ops, self._outbox = self._outbox, []
+        try:
+            data = pickle.dumps(Batch(None if self._context_sent else self._context, ops),
+                                pickle.HIGHEST_PROTOCOL)
+        except Exception as why:  # e.g. an argument that cannot be sent to another process
+            log.exception("database write could not be sent to the writer")
+            for op_id, _ in ops:
+                _settle(self._in_flight.pop(op_id), why, None)
+            return
+        self._transport.write(HEADER.pack(len(data)) + data)
+        self._context_sent = True
+
+    # ------------------------------------------------------------ answers
+
+    def _on_message(self, data: bytes) -> None:
+        reply: worker.Reply = pickle.loads(data)
+        if reply.problem:
+            log.error("%s", reply.problem)
         else:
             self.batches += 1
-            self.writes += len(ops)
-        self._loop.call_soon_threadsafe(_resolve, ops)
+            self.writes += len(reply.results)
+        for op_id, error, result in reply.results:
+            future = self._in_flight.pop(op_id, None)
+            if future is not None:
+                _settle(future, error, result)
 
-    def _apply(self, ops: list[_Op]) -> None:
-        groups: dict[Callable, list[_Op]] = {}
-        for op in ops:
-            if op.batched:
-                groups.setdefault(op.fn, []).append(op)
-        for fn, members in groups.items():
-            results = fn([op.args[0] for op in members])
-            for op, result in zip(members, results, strict=True):
-                op.result = result
-        for op in ops:
-            if op.batched:
-                continue
-            try:
-                with self._db.atomic():  # a savepoint: one failing op does not spoil the rest
-                    op.result = op.fn(*op.args)
-            except (sqlite3.OperationalError, peewee.OperationalError):
-                raise  # disk/lock trouble concerns the whole transaction
-            except Exception as why:
-                op.error = why
+    def _on_closed(self) -> None:
+        self._transport = None
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+        if self._stopping:
+            return
+        exit_code = self._process.exitcode if self._process is not None else None
+        lost = len(self._in_flight) - len(self._outbox)
+        log.error("database writer process stopped (exit code %s); %d write(s) not confirmed",
+                  exit_code, lost)
+        unsent = {op_id for op_id, _ in self._outbox}
+        for op_id in [i for i in self._in_flight if i not in unsent]:
+            _settle(self._in_flight.pop(op_id),
+                    StorageUnavailable("the database writer stopped; nothing was confirmed"), None)
+        self._restarting = asyncio.ensure_future(self._restart())
+
+    def _fail_in_flight(self, error: BaseException) -> None:
+        in_flight, self._in_flight, self._outbox = self._in_flight, {}, []
+        for future in in_flight.values():
+            _settle(future, error, None)
+
+    async def _restart(self) -> None:
+        process = self._process
+        if process is not None:
+            await asyncio.to_thread(_end, process)
+        self._process = None
+        self.restarts += 1
+        log.warning("starting the database writer process again")
+        try:
+            await self.start()
+        except (WriterStartError, OSError) as why:
+            log.error("%s", why)
+            self._fail_in_flight(StorageUnavailable("the database writer could not be started"))
+        finally:
+            self._restarting = None
 
 
-def _resolve(ops: list[_Op]) -> None:
-    for op in ops:
-        if op.future.done():  # the caller gave up waiting (e.g. client went away)
-            continue
-        if op.error is not None:
-            op.future.set_exception(op.error)
-        else:
-            op.future.set_result(op.result)
+class _Channel(asyncio.Protocol):
+    """Splits the byte stream from the writer process into messages."""
+
+    def __init__(self, on_message: Callable[[bytes], None], on_closed: Callable[[], None]):
+        self._on_message, self._on_closed = on_message, on_closed
+        self._buffer = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while len(buffer) - start >= HEADER.size:
+            size = HEADER.unpack_from(buffer, start)[0]
+            end = start + HEADER.size + size
+            if len(buffer) < end:
+                break
+            self._on_message(bytes(buffer[start + HEADER.size:end]))
+            start = end
+        del buffer[:start]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._on_closed()
 
 
-def _original(why: BaseException) -> BaseException:
-    """On SQLITE_FULL / I/O errors SQLite rolls back by itself, so the rollback that follows
-    fails with "no transaction is active" and hides the real cause: walk back to it."""
-    while "no transaction is active" in str(why) and why.__context__ is not None:
-        why = why.__context__
-    return why
+def _settle(future: asyncio.Future, error: BaseException | None, result: Any) -> None:
+    if future.done():  # the caller gave up waiting (e.g. the client went away)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
-def _describe(why: BaseException) -> str:
-    text = str(why).lower()
-    if "full" in text or "no space" in text:
-        return "the disk is full"
-    if "readonly" in text or "read-only" in text or "permission" in text:
-        return "the data folder is not writable"
-    if "locked" in text or "busy" in text:
-        return "the database is busy"
-    return "the database could not be written"
+def _end(process: multiprocessing.process.BaseProcess) -> None:
+    process.join(STOP_TIMEOUT)
+    if process.is_alive():
+        process.kill()
+        process.join(5)
+    with contextlib.suppress(ValueError):
+        process.close()

@@ -57,6 +57,8 @@ class Forwarder:
         self.gate = UpstreamGate(policy)
         self._wakeup = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
+        self._sending: dict[asyncio.Task, int] = {}  # invoice id each task is sending
+        self._claim_lost = False
         self._stopping = False
         self._paused = paused
         self._last_contact = 0.0
@@ -110,6 +112,9 @@ class Forwarder:
 
     async def _step(self) -> None:
         self._wakeup.clear()
+        if self._claim_lost and not await self._recover_lost_claim():
+            await self._sleep(5.0)
+            return
         if self._paused:
             await self._wakeup.wait()
             return
@@ -125,6 +130,7 @@ class Forwarder:
             claimed = await self._store.claim_due(free)
         except StorageUnavailable as why:
             log.error("cannot read the queue: %s", why)
+            self._claim_lost = True  # it may have been committed without us hearing back
             await self._sleep(5.0)
             return
         if not claimed:
@@ -135,10 +141,25 @@ class Forwarder:
         for invoice in claimed:
             task = asyncio.create_task(self._send(invoice), name=f"rims-send-{invoice.id}")
             self._tasks.add(task)
+            self._sending[task] = invoice.id
             task.add_done_callback(self._finished)
+
+    async def _recover_lost_claim(self) -> bool:
+        """A claim whose answer was lost (the writer process died) left rows in `sending` that
+        nobody is sending: queue them again, as after a crash."""
+        try:
+            recovered = await self._store.recover_interrupted(keep=list(self._sending.values()))
+        except StorageUnavailable as why:
+            log.error("cannot check the queue: %s", why)
+            return False
+        self._claim_lost = False
+        if recovered:
+            log.warning("%d invoice(s) claimed for sending were put back in the queue", recovered)
+        return True
 
     def _finished(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
+        self._sending.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("sending failed unexpectedly", exc_info=task.exception())
         self.wake()

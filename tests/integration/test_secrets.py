@@ -1,6 +1,7 @@
 """The POS key lives only in the OS keyring: drive many paths, then scan every file we wrote."""
 
 import asyncio
+import os
 import secrets
 import signal
 import subprocess
@@ -40,7 +41,10 @@ async def test_key_never_reaches_database_wal_or_logs(tmp_path, sandbox):
 
     console = tmp_path / "console.txt"  # a file, not a pipe nobody reads while the server runs
     out = console.open("ab")
-    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    # Its own session, so the crash below takes the writer process down with it (a power cut
+    # leaves the WAL on disk; a writer process outliving the service would tidy it away).
+    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                               start_new_session=True)
     async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as http:
         async def state(number: str) -> str | None:
             async with http.get(f"/api/invoices/{pos_id}/{number}") as response:
@@ -75,7 +79,7 @@ async def test_key_never_reaches_database_wal_or_logs(tmp_path, sandbox):
         assert await post(body("CRASH-1")) == 201
         await wait_for(lambda: _is(state("CRASH-1"), "sending"), what="CRASH-1 in flight")
         while_running = _scan(data_dir, key.encode())
-    process.send_signal(signal.SIGKILL)  # crash with the WAL still on disk
+    os.killpg(process.pid, signal.SIGKILL)  # crash with the WAL still on disk
     await asyncio.to_thread(process.wait)
     after_crash = _scan(data_dir, key.encode())
     assert any(p.endswith("-wal") for p in map(str, data_dir.iterdir())), "WAL should be scanned"

@@ -6,20 +6,20 @@ from tests.conftest import wait_for
 from tests.integration.conftest import invoice
 
 
+def _limit_pages(db, pages: int | None) -> None:  # runs in the writer process
+    db.execute_sql(f"PRAGMA max_page_count = {1073741823 if pages is None else int(pages)}")
+
+
+def _count_pages(db) -> int:  # runs in the writer process
+    return db.execute_sql("PRAGMA page_count").fetchone()[0]
+
+
 async def _set_max_pages(utility, pages: int | None) -> None:
-    def apply(db):
-        if pages is None:
-            db.execute_sql("PRAGMA max_page_count = 1073741823")
-        else:
-            db.execute_sql(f"PRAGMA max_page_count = {pages}")
-    store = utility.core.store
-    await store.writer.submit(apply, store.database)  # on the writer's own connection
+    await utility.core.store.writer.submit(_limit_pages, pages)  # on the writer's connection
 
 
 async def _page_count(utility) -> int:
-    store = utility.core.store
-    return await store.writer.submit(
-        lambda db: db.execute_sql("PRAGMA page_count").fetchone()[0], store.database)
+    return await utility.core.store.writer.submit(_count_pages)
 
 
 async def test_full_storage_answers_503_and_recovers(utility):

@@ -1,0 +1,233 @@
+"""The writer process: the only place the database is written (see README, "Architecture").
+
+A **receiving** thread reads operations from the service as they come; the **committing**
+thread takes everything received so far, prepares each (for a POS post: parse, validate,
+authenticate, build the row), applies them all in ONE transaction (group commit) and only then
+sends the answers back. This way SQLite's work and the CPU work of intake never compete for the
+interpreter lock that serves the POS. (Preparing on the receiving thread, to overlap it with the
+disk flush, was measured slower: the two threads then fight over this process's lock.)
+
+Operations are module-level functions (sent by name), called as ``fn(db, *args)``; batched ones
+as ``fn(db, [item, …])`` with every pending item of the same function. An op with a
+``prepare(context, *args) -> args`` step gets the service's context (e.g. the POS credentials)
+and runs just before the transaction.
+The worker never logs: what went wrong travels back with the answer and the service logs it."""
+
+import contextlib
+import pickle
+import queue
+import signal
+import socket
+import sqlite3
+import struct
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import peewee
+
+from app.store.database import connect
+
+STOP = b"stop"
+HEADER = struct.Struct("!I")  # every message on the socket: its length, then the bytes
+
+
+class StorageUnavailable(RuntimeError):
+    """The disk did not take the write (full, read-only, I/O error). Nothing was saved."""
+
+
+class Op(NamedTuple):
+    fn: Callable[..., Any]
+    args: tuple
+    batched: bool = False  # fn takes a list of items and returns a list of results
+    prepare: Callable[..., tuple] | None = None  # runs first, with the context: returns new args
+
+
+class Batch(NamedTuple):
+    context: dict[str, Any] | None  # replaces the worker's context before these ops are prepared
+    ops: list[tuple[int, Op]]  # (id, op)
+
+
+class Reply(NamedTuple):
+    results: list[tuple[int, BaseException | None, Any]]  # (id, error, result)
+    problem: str | None = None  # what the service should log (e.g. a failed commit)
+
+
+class _Received(NamedTuple):
+    id: int
+    op: Op
+    context: dict[str, Any]  # as it was when the op arrived
+
+
+class _Prepared(NamedTuple):
+    id: int
+    op: Op
+    error: BaseException | None  # the prepare step failed: no write, this error is the answer
+
+
+_END = None
+
+
+def send_message(sock: socket.socket, data: bytes) -> None:
+    sock.sendall(HEADER.pack(len(data)) + data)
+
+
+def read_message(stream: Any) -> bytes:
+    """The next message from a buffered reader over the socket; EOFError when it is closed."""
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size:
+        raise EOFError
+    size = HEADER.unpack(header)[0]
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return data
+
+
+def main(path: str, connection: socket.socket) -> None:
+    """Entry point of the writer process; ``connection`` is its end of a socket pair."""
+    # Ctrl+C in a terminal reaches the whole process group: the service decides when we stop
+    # (it sends STOP after the last write), so a half-finished batch is never abandoned.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        database = connect(Path(path))
+        database.connect()
+    except Exception as why:  # reported to the service, which refuses to start
+        send_message(connection, pickle.dumps(("failed", f"{type(why).__name__}: {why}")))
+        return
+    send_message(connection, pickle.dumps(("ready", None)))
+    received: queue.SimpleQueue = queue.SimpleQueue()
+    committer = threading.Thread(target=_commit_loop, args=(database, received, connection),
+                                 name="commit")
+    committer.start()
+    try:
+        _receive_loop(connection.makefile("rb"), received)
+    finally:
+        received.put(_END)  # the committer finishes what was received, then ends
+        committer.join()
+        database.close()
+
+
+def _receive_loop(stream: Any, received: queue.SimpleQueue) -> None:
+    context: dict[str, Any] = {}
+    while True:
+        try:
+            message = read_message(stream)
+        except (EOFError, OSError):  # the service is gone (even killed): nothing to answer
+            return
+        if message == STOP:
+            return
+        batch: Batch = pickle.loads(message)
+        if batch.context is not None:
+            context = batch.context
+        for op_id, op in batch.ops:
+            received.put(_Received(op_id, op, context))
+
+
+def _prepare(item: _Received) -> _Prepared:
+    op = item.op
+    if op.prepare is None:
+        return _Prepared(item.id, op, None)
+    try:
+        return _Prepared(item.id, op._replace(args=op.prepare(item.context, *op.args)), None)
+    except Exception as why:  # handed back to the caller
+        return _Prepared(item.id, op, _picklable(why))
+
+
+def _commit_loop(database: peewee.SqliteDatabase, received: queue.SimpleQueue,
+                 connection: socket.socket) -> None:
+    while True:
+        items = [received.get()]
+        while True:
+            try:
+                items.append(received.get_nowait())
+            except queue.Empty:
+                break
+        ending = _END in items
+        items = [_prepare(item) for item in items if item is not _END]
+        if items:
+            reply = run_batch(database, items)
+            try:
+                data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+            except Exception as why:  # an op returned something that cannot be sent
+                failure = RuntimeError(f"writer result could not be sent back: {why}")
+                data = pickle.dumps(Reply([(p.id, failure, None) for p in items],
+                                          traceback.format_exc()))
+            # If the service is gone, keep committing what it sent: it may have been promised.
+            with contextlib.suppress(OSError):
+                send_message(connection, data)
+        if ending:
+            return
+
+
+def run_batch(database: peewee.SqliteDatabase, items: list[_Prepared]) -> Reply:
+    """Apply every op in one transaction. A failing op is rolled back alone (savepoint); a
+    failing commit (disk full, I/O error) fails them all."""
+    results: dict[int, list[Any]] = {p.id: [p.error, None] for p in items}
+    ready = [p for p in items if p.error is None]
+    try:
+        with database.atomic():
+            _apply(database, ready, results)
+    except (sqlite3.Error, peewee.DatabaseError, OSError) as why:
+        why = _original(why)
+        failure = StorageUnavailable(_describe(why))
+        return Reply([(p.id, p.error or failure, None) for p in items],
+                     f"database write failed, {len(ready)} operation(s) not saved: {why}")
+    except Exception as why:  # a bug must not kill the only writer
+        failure = RuntimeError(f"database write failed unexpectedly: {why}")
+        return Reply([(p.id, p.error or failure, None) for p in items],
+                     "database write failed unexpectedly; transaction rolled back\n"
+                     + traceback.format_exc())
+    return Reply([(op_id, error, result) for op_id, (error, result) in results.items()])
+
+
+def _apply(database: peewee.SqliteDatabase, items: list[_Prepared],
+           results: dict[int, list[Any]]) -> None:
+    groups: dict[Callable, list[_Prepared]] = {}
+    for item in items:
+        if item.op.batched:
+            groups.setdefault(item.op.fn, []).append(item)
+    for fn, members in groups.items():
+        answers = fn(database, [m.op.args[0] for m in members])
+        for member, answer in zip(members, answers, strict=True):
+            results[member.id][1] = answer
+    for item in items:
+        if item.op.batched:
+            continue
+        try:
+            with database.atomic():  # a savepoint: one failing op does not spoil the rest
+                results[item.id][1] = item.op.fn(database, *item.op.args)
+        except (sqlite3.OperationalError, peewee.OperationalError):
+            raise  # disk/lock trouble concerns the whole transaction
+        except Exception as why:  # handed back to the caller
+            results[item.id][0] = _picklable(why)
+
+
+def _picklable(why: Exception) -> Exception:
+    why.__traceback__ = None  # tracebacks do not pickle
+    try:
+        pickle.loads(pickle.dumps(why))
+    except Exception:
+        return RuntimeError(f"{type(why).__name__}: {why}")
+    return why
+
+
+def _original(why: BaseException) -> BaseException:
+    """On SQLITE_FULL / I/O errors SQLite rolls back by itself, so the rollback that follows
+    fails with "no transaction is active" and hides the real cause: walk back to it."""
+    while "no transaction is active" in str(why) and why.__context__ is not None:
+        why = why.__context__
+    return why
+
+
+def _describe(why: BaseException) -> str:
+    text = str(why).lower()
+    if "full" in text or "no space" in text:
+        return "the disk is full"
+    if "readonly" in text or "read-only" in text or "permission" in text:
+        return "the data folder is not writable"
+    if "locked" in text or "busy" in text:
+        return "the database is busy"
+    return "the database could not be written"

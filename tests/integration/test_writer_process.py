@@ -1,0 +1,61 @@
+"""The database writer is its own process (README, "Architecture"). These tests kill it and check
+the promise still holds: a 201 means stored, anything else means "send again", and intake comes
+back by itself."""
+
+import asyncio
+import os
+import signal
+
+from tests.conftest import wait_for
+from tests.integration.conftest import POS_ID, invoice
+
+
+async def _post_until_201(utility, body: dict, attempts: int = 50) -> list[int]:
+    """Like a POS: send again after a 503 (with Retry-After), until it is taken."""
+    statuses = []
+    for _ in range(attempts):
+        status, answer, headers = await utility.post(body)
+        statuses.append(status)
+        if status == 201:
+            return statuses
+        assert status == 503, answer
+        assert headers.get("Retry-After") and "NOT saved" in answer["message"]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never accepted: {statuses}")
+
+
+async def test_writer_is_a_separate_process(utility):
+    writer = utility.core.store.writer
+    assert writer.pid is not None and writer.pid != os.getpid()
+    status, _, _ = await utility.post(invoice("SEP-1"))
+    assert status == 201
+    assert writer.writes >= 1 and writer.batches >= 1
+
+
+async def test_killed_writer_is_restarted_and_nothing_acknowledged_is_lost(utility):
+    writer = utility.core.store.writer
+    assert (await utility.post(invoice("BEFORE-1")))[0] == 201
+    first_pid = writer.pid
+
+    os.kill(first_pid, signal.SIGKILL)
+    statuses = await _post_until_201(utility, invoice("AFTER-1"))
+    assert statuses[-1] == 201
+    assert writer.pid != first_pid and writer.restarts == 1
+
+    # Posts racing a second crash: each one is either acknowledged (and then stored) or told to
+    # send again; after the restart every invoice is there exactly once and reaches the sandbox.
+    numbers = [f"RACE-{i}" for i in range(40)]
+    posts = [asyncio.create_task(_post_until_201(utility, invoice(n))) for n in numbers]
+    await asyncio.sleep(0.01)
+    os.kill(writer.pid, signal.SIGKILL)
+    await asyncio.gather(*posts)
+    assert writer.restarts == 2
+    for number in ["BEFORE-1", "AFTER-1", *numbers]:
+        await wait_for(lambda n=number: _synced(utility, n), what=f"{number} synced")
+    records = utility.sandbox.records()
+    for number in ["BEFORE-1", "AFTER-1", *numbers]:
+        assert records[(POS_ID, number)].received_count == 1, number
+
+
+async def _synced(utility, number: str) -> bool:
+    return await utility.state_of(number) == "synced"
