@@ -99,15 +99,8 @@ def _check(posted: Posted, context: dict[str, Any]) -> Answer | Accepted:
         return Answer(401, error_body(401, UNAUTHORIZED), unauthorized=True)
     invoice.content_hash, invoice.received_json, invoice.warnings_json  # noqa: B018 - computed now
     upstream = context.get("upstream_name", "the tax authority")
-    data = {
-        "invoice_no": invoice.invoice_no,
-        "pos_id": invoice.pos_id,
-        "date_time": invoice.wire_date_time,
-        "state": State.QUEUED.value,
-        "transaction_id": None,
-        "qr_url": qr_url(invoice.pos_id, invoice.invoice_no),
-        "warnings": [w.as_dict() for w in invoice.warnings],
-    }
+    data = _data(invoice.pos_id, invoice.invoice_no, invoice.wire_date_time, State.QUEUED, None,
+                 [w.as_dict() for w in invoice.warnings])
     return Accepted(invoice, success_body(201, _saved_message(upstream), data), upstream)
 
 
@@ -132,14 +125,21 @@ def _saved_message(upstream: str) -> str:
 
 
 def invoice_data(record: InvoiceRecord) -> dict[str, object]:
+    return _data(record.pos_id, record.invoice_no, record.date_time, record.state,
+                 record.transaction_id, record.warnings)
+
+
+def _data(pos_id: str, invoice_no: str, date_time: str, state: State,
+          transaction_id: str | None, warnings: list[dict[str, str]]) -> dict[str, object]:
+    """The invoice as every answer about it shows it."""
     return {
-        "invoice_no": record.invoice_no,
-        "pos_id": record.pos_id,
-        "date_time": record.date_time,
-        "state": record.state.value,
-        "transaction_id": record.transaction_id,
-        "qr_url": qr_url(record.pos_id, record.invoice_no),
-        "warnings": record.warnings,
+        "invoice_no": invoice_no,
+        "pos_id": pos_id,
+        "date_time": date_time,
+        "state": state.value,
+        "transaction_id": transaction_id,
+        "qr_url": qr_url(pos_id, invoice_no),
+        "warnings": warnings,
     }
 
 

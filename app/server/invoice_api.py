@@ -1,12 +1,14 @@
 """POST /api/invoice: check size and type, read the body, hand it to the writer process (which
 parses, validates, authenticates and stores it with group commit: server/intake.py), answer."""
 
+import asyncio
 import logging
 import time
 
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from app.server import intake
 from app.server.deps import ServerDeps
 from app.server.intake import Answer, BadBody, Posted
 from app.server.responses import error, json_response
@@ -28,13 +30,18 @@ async def post_invoice(request: web.Request) -> web.Response:
     except BadBody as bad:
         return error(bad.status, bad.message, bad.errors)
     try:
-        answer = await deps.store.intake(posted)
+        answer = await _intake(deps, posted)
         if answer.unauthorized and await deps.auth.reload():
-            answer = await deps.store.intake(posted)  # `setup` added or changed a POS meanwhile
+            answer = await _intake(deps, posted)  # `setup` added or changed a POS meanwhile
     except StorageUnavailable as why:
         return error(503, f"The invoice was NOT saved: {why}. Free some disk space or fix the "
                           "data folder, then send it again.", headers={"Retry-After": "5"})
     return _respond(deps, answer)
+
+
+def _intake(deps: ServerDeps, posted: Posted) -> "asyncio.Future[Answer]":
+    """Parsed, validated, authenticated and stored by the writer process (server/intake.py)."""
+    return deps.store.write_batched(intake.intake, posted, intake.prepare)
 
 
 def _respond(deps: ServerDeps, answer: Answer) -> web.Response:

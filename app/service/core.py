@@ -80,7 +80,7 @@ class Core:
             upstream_url, ca_file=upstream_ca, field_style=s.field_style,
             concurrency=s.send_concurrency, connect_timeout=s.connect_timeout,
             read_timeout=s.read_timeout)
-        self.store.set_intake_context(upstream_name=self._connector.display_name)
+        self.store.set_writer_context(upstream_name=self._connector.display_name)
         self.forwarder = Forwarder(
             self.store, self._connector, self.registry.credentials, RetryPolicy(s.retry),
             concurrency=s.send_concurrency, paused=s.sending_paused)

@@ -55,7 +55,7 @@ class PosRegistry:
             changed = entries != self._entries or not self._last_pushed
             self._entries = entries
             if changed:
-                self._store.set_intake_context(credentials=self.table())
+                self._store.set_writer_context(credentials=self.table())
                 self._last_pushed = True
             return changed
 

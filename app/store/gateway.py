@@ -9,12 +9,9 @@ from typing import Any
 
 import peewee
 
-from app.domain.invoice import Invoice
-from app.server.intake import Answer, Posted, intake
-from app.server.intake import prepare as prepare_intake
 from app.store import repository as repo
 from app.store.database import open_database
-from app.store.records import AttemptRecord, IntakeResult, InvoiceRecord, PosRecord, Summary
+from app.store.records import AttemptRecord, InvoiceRecord, PosRecord, Summary
 from app.store.writer import Writer
 
 
@@ -45,16 +42,13 @@ class Store:
         return self.writer.submit(fn, *args)
 
     # writes
-    def intake(self, posted: Posted) -> "asyncio.Future[Answer]":
-        """A POS's POST, parsed, validated, authenticated and stored by the writer process."""
-        return self.writer.submit_batched(intake, posted, prepare=prepare_intake)
+    def write_batched(self, fn: Any, item: Any, prepare: Any = None) -> asyncio.Future:
+        """Group-commit ``item`` with every other pending one of ``fn`` (see Writer)."""
+        return self.writer.submit_batched(fn, item, prepare)
 
-    def set_intake_context(self, **values: Any) -> None:
-        """What intake checks against: ``credentials`` (pos_id → (ntn, key)), ``upstream_name``."""
+    def set_writer_context(self, **values: Any) -> None:
+        """What ``prepare`` steps in the writer process see (e.g. the POS credentials)."""
         self.writer.set_context(**values)
-
-    async def save_invoice(self, invoice: Invoice) -> IntakeResult:
-        return await self.writer.submit_batched(repo.store_invoices, invoice)
 
     async def claim_due(self, limit: int) -> list[InvoiceRecord]:
         return await self._write(repo.claim_due, time.time(), limit)

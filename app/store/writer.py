@@ -206,11 +206,11 @@ class Writer:
         if self._stopping:
             return
         exit_code = self._process.exitcode if self._process is not None else None
-        lost = len(self._in_flight) - len(self._outbox)
+        unsent = {op_id for op_id, _ in self._outbox}  # kept for the next process
+        lost = [op_id for op_id in self._in_flight if op_id not in unsent]
         log.error("database writer process stopped (exit code %s); %d write(s) not confirmed",
-                  exit_code, lost)
-        unsent = {op_id for op_id, _ in self._outbox}
-        for op_id in [i for i in self._in_flight if i not in unsent]:
+                  exit_code, len(lost))
+        for op_id in lost:
             _settle(self._in_flight.pop(op_id),
                     StorageUnavailable("the database writer stopped; nothing was confirmed"), None)
         self._restarting = asyncio.ensure_future(self._restart())
