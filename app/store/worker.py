@@ -1,11 +1,11 @@
 """The writer process: the only place the database is written (see README, "Architecture").
 
-A **receiving** thread reads operations from the service as they come; the **committing**
-thread takes everything received so far, prepares each (for a POS post: parse, validate,
-authenticate, build the row), applies them all in ONE transaction (group commit) and only then
-sends the answers back. This way SQLite's work and the CPU work of intake never compete for the
-interpreter lock that serves the POS. (Preparing on the receiving thread, to overlap it with the
-disk flush, was measured slower: the two threads then fight over this process's lock.)
+One thread does everything, in a loop: take every message that has arrived on the socket since
+the last round (the socket's buffer is the queue: while SQLite flushes a batch to disk, the next
+one piles up there), prepare each operation (for a POS post: parse, validate, authenticate, build
+the row), apply them all in ONE transaction (group commit) and only then send the answers back.
+(An earlier version had a second thread receiving; the two only fought over this process's
+interpreter lock, and the hand-off between them cost more than it saved.)
 
 Operations are module-level functions (sent by name), called as ``fn(db, *args)``; batched ones
 as ``fn(db, [item, …])`` with every pending item of the same function. An op with a
@@ -15,12 +15,11 @@ The worker never logs: what went wrong travels back with the answer and the serv
 
 import contextlib
 import pickle
-import queue
+import select
 import signal
 import socket
 import sqlite3
 import struct
-import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -67,9 +66,6 @@ class _Prepared(NamedTuple):
     error: BaseException | None  # the prepare step failed: no write, this error is the answer
 
 
-_END = None
-
-
 def send_message(sock: socket.socket, data: bytes) -> None:
     sock.sendall(HEADER.pack(len(data)) + data)
 
@@ -98,32 +94,80 @@ def main(path: str, connection: socket.socket) -> None:
         send_message(connection, pickle.dumps(("failed", f"{type(why).__name__}: {why}")))
         return
     send_message(connection, pickle.dumps(("ready", None)))
-    received: queue.SimpleQueue = queue.SimpleQueue()
-    committer = threading.Thread(target=_commit_loop, args=(database, received, connection),
-                                 name="commit")
-    committer.start()
     try:
-        _receive_loop(connection.makefile("rb"), received)
+        _serve(database, _Inbox(connection), connection)
     finally:
-        received.put(_END)  # the committer finishes what was received, then ends
-        committer.join()
         database.close()
 
 
-def _receive_loop(stream: Any, received: queue.SimpleQueue) -> None:
+class _Inbox:
+    """The messages the service has sent, read from the socket without ever splitting one."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self._buffer = bytearray()
+        self.closed = False  # the service closed its end (or died)
+
+    def take(self) -> list[bytes]:
+        """Every complete message that has arrived, waiting for at least one (or the end)."""
+        while not self.closed:
+            self._receive()
+            while not self.closed and select.select([self._sock], [], [], 0)[0]:
+                self._receive()
+            messages = self._split()
+            if messages:
+                return messages
+        return []
+
+    def _receive(self) -> None:
+        try:
+            chunk = self._sock.recv(1 << 18)
+        except OSError:  # the service is gone (even killed): nothing to answer
+            chunk = b""
+        if chunk:
+            self._buffer += chunk
+        else:
+            self.closed = True
+
+    def _split(self) -> list[bytes]:
+        buffer, start, messages = self._buffer, 0, []
+        while len(buffer) - start >= HEADER.size:
+            end = start + HEADER.size + HEADER.unpack_from(buffer, start)[0]
+            if len(buffer) < end:
+                break
+            messages.append(bytes(buffer[start + HEADER.size:end]))
+            start = end
+        del buffer[:start]
+        return messages
+
+
+def _serve(database: peewee.SqliteDatabase, inbox: _Inbox, connection: socket.socket) -> None:
     context: dict[str, Any] = {}
     while True:
-        try:
-            message = read_message(stream)
-        except (EOFError, OSError):  # the service is gone (even killed): nothing to answer
+        received: list[_Received] = []
+        ending = False
+        for message in inbox.take():
+            if message == STOP:
+                ending = True  # nothing follows STOP
+                break
+            batch: Batch = pickle.loads(message)
+            if batch.context is not None:
+                context = batch.context
+            received.extend(_Received(op_id, op, context) for op_id, op in batch.ops)
+        ending = ending or inbox.closed  # still commit what arrived: it may have been promised
+        items = [_prepare(item) for item in received]
+        if items:
+            reply = run_batch(database, items)
+            try:
+                data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+            except Exception as why:  # an op returned something that cannot be sent
+                failure = RuntimeError(f"writer result could not be sent back: {why}")
+                data = pickle.dumps(Reply([(p.id, failure, None) for p in items],
+                                          traceback.format_exc()))
+            with contextlib.suppress(OSError):  # the service is gone: keep what it sent
+                send_message(connection, data)
+        if ending:
             return
-        if message == STOP:
-            return
-        batch: Batch = pickle.loads(message)
-        if batch.context is not None:
-            context = batch.context
-        for op_id, op in batch.ops:
-            received.put(_Received(op_id, op, context))
 
 
 def _prepare(item: _Received) -> _Prepared:
@@ -134,32 +178,6 @@ def _prepare(item: _Received) -> _Prepared:
         return _Prepared(item.id, op._replace(args=op.prepare(item.context, *op.args)), None)
     except Exception as why:  # handed back to the caller
         return _Prepared(item.id, op, _picklable(why))
-
-
-def _commit_loop(database: peewee.SqliteDatabase, received: queue.SimpleQueue,
-                 connection: socket.socket) -> None:
-    while True:
-        items = [received.get()]
-        while True:
-            try:
-                items.append(received.get_nowait())
-            except queue.Empty:
-                break
-        ending = _END in items
-        items = [_prepare(item) for item in items if item is not _END]
-        if items:
-            reply = run_batch(database, items)
-            try:
-                data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
-            except Exception as why:  # an op returned something that cannot be sent
-                failure = RuntimeError(f"writer result could not be sent back: {why}")
-                data = pickle.dumps(Reply([(p.id, failure, None) for p in items],
-                                          traceback.format_exc()))
-            # If the service is gone, keep committing what it sent: it may have been promised.
-            with contextlib.suppress(OSError):
-                send_message(connection, data)
-        if ending:
-            return
 
 
 def run_batch(database: peewee.SqliteDatabase, items: list[_Prepared]) -> Reply:
