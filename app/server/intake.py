@@ -113,10 +113,14 @@ def _stored(item: Accepted, result: IntakeResult) -> Answer:
                  "POS; the first copy is kept unchanged.",
             {"invoice_no": "already used for a different invoice on this POS"}))
     created = result.outcome is IntakeOutcome.CREATED
-    if created and result.record.state is State.QUEUED:
-        body = item.saved_body
-    else:
-        body = success_body(201, _saved_message(item.upstream), invoice_data(result.record))
+    if result.record is not None:  # stored before: answer about the stored copy
+        data = invoice_data(result.record)
+    elif result.state is State.QUEUED:
+        return Answer(201, item.saved_body, created=True)
+    else:  # new, but its POS is held
+        data = _data(invoice.pos_id, invoice.invoice_no, invoice.wire_date_time, result.state,
+                     None, [w.as_dict() for w in invoice.warnings])
+    body = success_body(201, _saved_message(item.upstream), data)
     return Answer(201, body, created=created, replayed=not created)
 
 

@@ -4,6 +4,7 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from app.domain.states import State
 
@@ -63,10 +64,10 @@ class IntakeOutcome(StrEnum):
     CONFLICT = "conflict"  # same pos_id + invoice_no, different content
 
 
-@dataclass(frozen=True)
-class IntakeResult:
+class IntakeResult(NamedTuple):
     outcome: IntakeOutcome
-    record: InvoiceRecord
+    state: State  # the invoice's state now (a new one is queued, or held with its POS)
+    record: InvoiceRecord | None = None  # the row already stored (replays and conflicts)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ _INSERT = (
     "updated_at, attempts, next_attempt_at, ambiguous) VALUES "
 )
 _ROW = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,0)"
+_ON_CONFLICT = " ON CONFLICT (pos_id, invoice_no) DO NOTHING RETURNING pos_id, invoice_no, state"
 _ROWS_PER_INSERT = 1000  # 16 parameters a row, under SQLite's 32766-parameter limit
 LAST_SYNC = "last_synced_at"
 
@@ -35,63 +36,65 @@ LAST_SYNC = "last_synced_at"
 
 def store_invoices(db: SqliteDatabase, invoices: Sequence[Invoice]) -> list[IntakeResult]:
     """Group-commit body: store each invoice unless the same pos_id + invoice_no is already
-    there (same content → replay, different → conflict). Two copies in one batch count too."""
+    there (same content → replay, different → conflict). Two copies in one batch count too.
+
+    The usual case (all new) costs one INSERT … ON CONFLICT DO NOTHING RETURNING for the whole
+    batch; only the invoices it did not insert are looked up."""
     now = time.time()
-    wanted: dict[str, set[str]] = {}
+    held = {pos_id for (pos_id,) in db.execute_sql(
+        "SELECT pos_id FROM pos WHERE held_reason IS NOT NULL").fetchall()}
+    rows = [(
+        inv.pos_id, inv.invoice_no, inv.ntn, plain(inv.amount), plain(inv.tax_rate),
+        plain(inv.tax_amount), plain(inv.total_amount), inv.wire_date_time, inv.payment_mode,
+        inv.received_json, inv.warnings_json, inv.content_hash,
+        (State.HELD if inv.pos_id in held else State.QUEUED).value, now, now, now,
+    ) for inv in invoices]
+    inserted: dict[tuple[str, str], State] = {}
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start:start + _ROWS_PER_INSERT]
+        # One multi-row statement rather than executemany: SQLite steps once per statement.
+        # VALUES rows go in in order, so of two copies in one batch the first is stored.
+        cursor = db.execute_sql(
+            _INSERT + ",".join([_ROW] * len(chunk)) + _ON_CONFLICT,
+            [value for row in chunk for value in row])
+        for pos_id, invoice_no, state in cursor.fetchall():
+            inserted[(pos_id, invoice_no)] = State(state)
+
+    created = []  # per invoice: stored by this batch (a second copy in the batch is not)
     for inv in invoices:
-        wanted.setdefault(inv.pos_id, set()).add(inv.invoice_no)
-    existing: dict[tuple[str, str], InvoiceRecord] = {}
+        created.append(inserted.pop((inv.pos_id, inv.invoice_no), None))
+    existing = _find(db, [(inv.pos_id, inv.invoice_no)
+                          for inv, state in zip(invoices, created, strict=True) if state is None])
+    results: list[IntakeResult] = []
+    for inv, state in zip(invoices, created, strict=True):
+        if state is not None:
+            results.append(IntakeResult(IntakeOutcome.CREATED, state))
+            continue
+        record = existing[(inv.pos_id, inv.invoice_no)]
+        outcome = (IntakeOutcome.REPLAYED if record.content_hash == inv.content_hash
+                   else IntakeOutcome.CONFLICT)
+        results.append(IntakeResult(outcome, record.state, record))
+    return results
+
+
+def _find(db: SqliteDatabase, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str],
+                                                                      InvoiceRecord]:
+    """The stored invoices with these (pos_id, invoice_no), in one query per POS."""
+    wanted: dict[str, set[str]] = {}
+    for pos_id, invoice_no in keys:
+        wanted.setdefault(pos_id, set()).add(invoice_no)
+    found: dict[tuple[str, str], InvoiceRecord] = {}
     for pos_id, numbers in wanted.items():
         # `pos_id = ? AND invoice_no IN (…)` is served by the unique index; a row-value IN is not.
         ordered = sorted(numbers)
         for start in range(0, len(ordered), 500):  # under SQLite's bound-parameter limit
             chunk = ordered[start:start + 500]
-            rows = db.execute_sql(
-                f"{_SELECT} WHERE pos_id = ? AND invoice_no IN ({','.join('?' * len(chunk))})",
-                [pos_id, *chunk]).fetchall()
-            for row in rows:
+            for row in db.execute_sql(
+                    f"{_SELECT} WHERE pos_id = ? AND invoice_no IN ({','.join('?' * len(chunk))})",
+                    [pos_id, *chunk]).fetchall():
                 record = InvoiceRecord.from_row(row)
-                existing[(record.pos_id, record.invoice_no)] = record
-    held = {pos_id for (pos_id,) in db.execute_sql(
-        "SELECT pos_id FROM pos WHERE held_reason IS NOT NULL").fetchall()}
-
-    results: list[IntakeResult] = []
-    new_rows: list[tuple] = []
-    for inv in invoices:
-        key = (inv.pos_id, inv.invoice_no)
-        digest = inv.content_hash
-        if key in existing:
-            record = existing[key]
-            outcome = (IntakeOutcome.REPLAYED if record.content_hash == digest
-                       else IntakeOutcome.CONFLICT)
-            results.append(IntakeResult(outcome, record))
-            continue
-        state = State.HELD if inv.pos_id in held else State.QUEUED
-        warnings = [w.as_dict() for w in inv.warnings]
-        row = (
-            inv.pos_id, inv.invoice_no, inv.ntn, plain(inv.amount), plain(inv.tax_rate),
-            plain(inv.tax_amount), plain(inv.total_amount), inv.wire_date_time, inv.payment_mode,
-            inv.received_json, inv.warnings_json, digest,
-            state.value, now, now, now,
-        )
-        new_rows.append(row)
-        record = InvoiceRecord(
-            id=0, pos_id=inv.pos_id, invoice_no=inv.invoice_no, ntn=inv.ntn, amount=inv.amount,
-            tax_rate=inv.tax_rate, tax_amount=inv.tax_amount, total_amount=inv.total_amount,
-            date_time=inv.wire_date_time, payment_mode=inv.payment_mode, warnings=warnings,
-            content_hash=digest, state=state, received_at=now, updated_at=now, attempts=0,
-            next_attempt_at=now, ambiguous=False, last_error=None, last_status=None,
-            transaction_id=None, synced_at=None,
-        )
-        existing[key] = record
-        results.append(IntakeResult(IntakeOutcome.CREATED, record))
-    # One multi-row INSERT rather than executemany: SQLite releases the GIL at every statement
-    # step, and each release lets the writer's receiving thread in for a while.
-    for start in range(0, len(new_rows), _ROWS_PER_INSERT):
-        chunk = new_rows[start:start + _ROWS_PER_INSERT]
-        db.execute_sql(_INSERT + ",".join([_ROW] * len(chunk)),
-                       [value for row in chunk for value in row])
-    return results
+                found[(record.pos_id, record.invoice_no)] = record
+    return found
 
 
 # ---------------------------------------------------------------- forwarding (writer)
