@@ -84,6 +84,8 @@ class Invoice:
 
     @cached_property
     def warnings_json(self) -> str:
+        if not self.warnings:
+            return "[]"
         return wire_json.dumps([w.as_dict() for w in self.warnings])
 
 

@@ -1,6 +1,7 @@
 """The receipt QR code (seed, "QR Code API"): a URL on kpra.gov.pk naming the POS and invoice."""
 
 import io
+import re
 from urllib.parse import quote
 
 import qrcode
@@ -10,8 +11,15 @@ import qrcode.image.svg
 KPRA_VERIFY_URL = "https://kpra.gov.pk/api/"
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote() leaves as it is
+
+
 def qr_url(pos_id: str, invoice_no: str) -> str:
-    return f"{KPRA_VERIFY_URL}?pos_id={quote(pos_id, safe='')}&invoice_no={quote(invoice_no, safe='')}"
+    return f"{KPRA_VERIFY_URL}?pos_id={_quoted(pos_id)}&invoice_no={_quoted(invoice_no)}"
+
+
+def _quoted(text: str) -> str:
+    return text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
 
 
 def _code(data: str) -> qrcode.QRCode:

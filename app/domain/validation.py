@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from app.domain.errors import InvoiceValidationError
 from app.domain.invoice import CARD, CASH, Invoice, Submission, Warning
-from app.domain.money import NotANumber, differs, plain, to_decimal
+from app.domain.money import MAX_AMOUNT, NotANumber, differs, plain, to_decimal
 
 MAX_INVOICE_NO = 50
 MAX_ID = 64
@@ -21,6 +21,7 @@ _DATETIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?"
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_INT = int(MAX_AMOUNT)
 
 
 def parse_submission(
@@ -30,52 +31,20 @@ def parse_submission(
 
     Raises InvoiceValidationError naming every bad field and the rule it breaks.
     """
-    if not isinstance(fields, Mapping):
+    if type(fields) is not dict and not isinstance(fields, Mapping):
         raise InvoiceValidationError({"body": "must be a JSON object with the invoice fields"})
     errors: dict[str, str] = {}
     warnings: list[Warning] = []
+    ntn = _text(fields, "ntn", MAX_ID, errors)
+    pos_id = _text(fields, "pos_id", MAX_ID, errors)
+    key = _text(fields, "key", MAX_KEY, errors)
+    invoice_no = _text(fields, "invoice_no", MAX_INVOICE_NO, errors)
 
-    def text(name: str, limit: int) -> str | None:
-        value = fields.get(name)
-        if value is None or value == "":
-            errors[name] = f"{name} is required"
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            errors[name] = f"{name} must be text"
-            return None
-        value = str(value).strip()
-        if not value:
-            errors[name] = f"{name} must not be blank"
-        elif len(value) > limit:
-            errors[name] = f"{name} must be at most {limit} characters (got {len(value)})"
-        elif _CONTROL.search(value):
-            errors[name] = f"{name} must not contain control characters"
-        else:
-            return value
-        return None
-
-    ntn = text("ntn", MAX_ID)
-    pos_id = text("pos_id", MAX_ID)
-    key = text("key", MAX_KEY)
-    invoice_no = text("invoice_no", MAX_INVOICE_NO)
-
-    live_shaped = any(fields.get(alias) not in (None, "") for alias in ALIASES.values())
-
-    def number(name: str) -> Decimal | None:
-        value = _aliased(fields, name, errors)
-        if value is None:
-            if name not in errors:
-                errors[name] = f"{name} is required"
-            return None
-        try:
-            return to_decimal(value)
-        except NotANumber as why:
-            errors[name] = f"{name} {why}"
-            return None
-
-    tax_amount = number("tax_amount")
-    total_amount = number("total_amount")
-    tax_rate = number("tax_rate")
+    live_shaped = (fields.get("date") not in (None, "")
+                   or fields.get("sales_tax") not in (None, ""))  # ALIASES' values
+    tax_amount = _number(fields, "tax_amount", errors)
+    total_amount = _number(fields, "total_amount", errors)
+    tax_rate = _number(fields, "tax_rate", errors)
     amount = None
     if fields.get("amount") in (None, "") and live_shaped and None not in (tax_amount, total_amount):
         # The seed's own live-API example omits amount; a POS written from it must not lose sales.
@@ -85,7 +54,7 @@ def parse_submission(
                     f"tax_amount = {plain(amount)}")
         )
     else:
-        amount = number("amount")
+        amount = _number(fields, "amount", errors)
 
     if amount is not None and amount <= 0:
         errors["amount"] = "amount must be greater than 0"
@@ -134,6 +103,54 @@ def parse_submission(
     return Submission(invoice=invoice, key=key)  # type: ignore[arg-type]
 
 
+def _text(fields: Mapping, name: str, limit: int, errors: dict[str, str]) -> str | None:
+    value = fields.get(name)
+    kind = type(value)
+    if kind is str:
+        stripped = value.strip()  # type: ignore[union-attr]
+        if stripped and len(stripped) <= limit and not _CONTROL.search(stripped):
+            return stripped  # the usual case, checked once
+    elif value is None:
+        errors[name] = f"{name} is required"
+        return None
+    elif kind is bool or not isinstance(value, str | int):
+        errors[name] = f"{name} must be text"
+        return None
+    else:
+        stripped = str(value).strip()
+    if value == "":
+        errors[name] = f"{name} is required"
+    elif not stripped:
+        errors[name] = f"{name} must not be blank"
+    elif len(stripped) > limit:
+        errors[name] = f"{name} must be at most {limit} characters (got {len(stripped)})"
+    elif _CONTROL.search(stripped):
+        errors[name] = f"{name} must not contain control characters"
+    else:
+        return stripped
+    return None
+
+
+def _number(fields: Mapping, name: str, errors: dict[str, str]) -> Decimal | None:
+    if name not in ALIASES:  # the usual case first: a plain JSON number
+        value = fields.get(name)
+        kind = type(value)
+        if kind is int and -_MAX_INT < value < _MAX_INT:  # type: ignore[operator]
+            return Decimal(value)  # type: ignore[arg-type]
+        if kind is Decimal and value.is_finite() and abs(value) < MAX_AMOUNT:  # type: ignore
+            return value  # type: ignore[return-value]
+    value = _aliased(fields, name, errors)
+    if value is None:
+        if name not in errors:
+            errors[name] = f"{name} is required"
+        return None
+    try:
+        return to_decimal(value)
+    except NotANumber as why:
+        errors[name] = f"{name} {why}"
+        return None
+
+
 def _aliased(fields: Mapping, name: str, errors: dict[str, str]) -> object:
     """The utility name, or the live-API alias; both given and different is an error."""
     value = fields.get(name)
@@ -154,24 +171,27 @@ def _date_time(fields: Mapping, errors: dict[str, str], local_tz: tzinfo | None)
     if value is None:
         errors["date_time"] = "date_time is required (YYYY-MM-DD HH:MM:SS)"
         return None
-    match = _DATETIME.fullmatch(value.strip()) if isinstance(value, str) else None
+    text = value.strip() if isinstance(value, str) else ""
+    match = _DATETIME.fullmatch(text)
     if not match:
         errors["date_time"] = f"date_time must be a date and time like 2026-04-02 12:12:12, got {value!r}"
         return None
     try:
-        moment = datetime.fromisoformat(value.strip().replace(" ", "T").replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text if match.group(7) != "Z" else text[:-1] + "+00:00")
     except ValueError:
         errors["date_time"] = f"date_time is not a real date and time: {value!r}"
         return None
     if moment.tzinfo is not None:  # e.g. JavaScript's toISOString(): convert to the shop's clock
         moment = moment.astimezone(local_tz).replace(tzinfo=None)
-    return moment.replace(microsecond=0)
+    return moment.replace(microsecond=0) if moment.microsecond else moment
 
 
 def _payment_mode(value: object, errors: dict[str, str]) -> int:
     """Seed: 1 = cash, 2 = card; omitted or non-numeric means 1. Another number is an error."""
     if value is None or isinstance(value, bool):
         return CASH
+    if type(value) is int and value in (CASH, CARD):
+        return value  # type: ignore[return-value]
     try:
         number = to_decimal(value)
     except NotANumber:

@@ -27,14 +27,28 @@ def dumps(obj: object) -> str:
 
 
 def _encode(obj: object) -> str:
+    kind = type(obj)  # exact types first: this runs for every invoice received
+    if kind is str:
+        return _encode_text(obj)
+    if kind is Decimal:
+        return plain(obj)  # type: ignore[arg-type]
+    if kind is int:
+        return str(obj)
+    if kind is dict:
+        return "{" + ",".join([_encode_text(str(k)) + ":" + _encode(v)
+                               for k, v in obj.items()]) + "}"  # type: ignore[attr-defined]
+    if kind is list:
+        return "[" + ",".join([_encode(v) for v in obj]) + "]"  # type: ignore[attr-defined]
     if isinstance(obj, str):
         return _encode_text(obj)
-    if type(obj) is int:
-        return str(obj)
+    if isinstance(obj, bool) or obj is None or isinstance(obj, float):
+        return json.dumps(obj)
+    if isinstance(obj, int):
+        return str(int(obj))
     if isinstance(obj, Decimal):
         return plain(obj)
     if isinstance(obj, Mapping):
-        return "{" + ",".join(f"{_encode_text(str(k))}:{_encode(v)}" for k, v in obj.items()) + "}"
+        return _encode(dict(obj))
     if isinstance(obj, list | tuple):
-        return "[" + ",".join(_encode(v) for v in obj) + "]"
+        return _encode(list(obj))
     return json.dumps(obj)
