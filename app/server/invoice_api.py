@@ -1,7 +1,6 @@
 """POST /api/invoice: check size and type, read the body, hand it to the writer process (which
 parses, validates, authenticates and stores it with group commit: server/intake.py), answer."""
 
-import asyncio
 import logging
 import time
 
@@ -39,9 +38,9 @@ async def post_invoice(request: web.Request) -> web.Response:
     return _respond(deps, answer)
 
 
-def _intake(deps: ServerDeps, posted: Posted) -> "asyncio.Future[Answer]":
+async def _intake(deps: ServerDeps, posted: Posted) -> Answer:
     """Parsed, validated, authenticated and stored by the writer process (server/intake.py)."""
-    return deps.store.write_batched(intake.intake, posted, intake.prepare)
+    return Answer._make(await deps.store.write_batched(intake.intake, posted, intake.prepare))
 
 
 def _respond(deps: ServerDeps, answer: Answer) -> web.Response:
@@ -60,14 +59,14 @@ async def read_posted(request: web.Request) -> Posted:
         raise BadBody(413, "The request is too large (the limit is 64 KiB).")
     content_type = request.content_type
     if content_type in JSON_TYPES or content_type.endswith("+json"):
-        return Posted(await request.read(), None, received_at)
+        return await request.read(), None, received_at
     if content_type in FORM_TYPES:
         try:
             form = await request.post()
         except (ValueError, AssertionError) as why:
             raise BadBody(400, "The form data could not be read.",
                           {"body": f"is not valid form data: {why}"[:200]}) from None
-        return Posted(None, _single_values(form), received_at)
+        return None, _single_values(form), received_at
     shown = content_type or "none"
     raise BadBody(415, f"Unsupported Content-Type {shown!r}: send application/json, "
                        "application/x-www-form-urlencoded or multipart/form-data.",

@@ -11,7 +11,14 @@ Operations are module-level functions (sent by name), called as ``fn(db, *args)`
 as ``fn(db, [item, …])`` with every pending item of the same function. An op with a
 ``prepare(context, *args) -> args`` step gets the service's context (e.g. the POS credentials)
 and runs just before the transaction.
-The worker never logs: what went wrong travels back with the answer and the service logs it."""
+The worker never logs: what went wrong travels back with the answer and the service logs it.
+
+Messages are pickled plain tuples (a named tuple costs ten times more to pickle):
+
+- service → worker: ``(context or None, [(id, fn, args, batched, prepare), …])``, or STOP;
+  a context replaces the worker's own before these operations are prepared;
+- worker → service: ``([(id, error or None, result), …], problem or None)``, where problem is
+  what the service should log (e.g. a failed commit)."""
 
 import contextlib
 import pickle
@@ -23,7 +30,7 @@ import struct
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import peewee
 
@@ -37,33 +44,11 @@ class StorageUnavailable(RuntimeError):
     """The disk did not take the write (full, read-only, I/O error). Nothing was saved."""
 
 
-class Op(NamedTuple):
-    fn: Callable[..., Any]
-    args: tuple
-    batched: bool = False  # fn takes a list of items and returns a list of results
-    prepare: Callable[..., tuple] | None = None  # runs first, with the context: returns new args
-
-
-class Batch(NamedTuple):
-    context: dict[str, Any] | None  # replaces the worker's context before these ops are prepared
-    ops: list[tuple[int, Op]]  # (id, op)
-
-
-class Reply(NamedTuple):
-    results: list[tuple[int, BaseException | None, Any]]  # (id, error, result)
-    problem: str | None = None  # what the service should log (e.g. a failed commit)
-
-
-class _Received(NamedTuple):
-    id: int
-    op: Op
-    context: dict[str, Any]  # as it was when the op arrived
-
-
-class _Prepared(NamedTuple):
-    id: int
-    op: Op
-    error: BaseException | None  # the prepare step failed: no write, this error is the answer
+# One operation as sent: (id, fn, args, batched, prepare). Prepared: (id, fn, args, batched,
+# error), where error is what the prepare step raised (then there is no write; it is the answer).
+Op = tuple[int, Callable[..., Any], tuple, bool, Callable[..., tuple] | None]
+Prepared = tuple[int, Callable[..., Any], tuple, bool, BaseException | None]
+Reply = tuple[list[tuple[int, BaseException | None, Any]], str | None]
 
 
 def send_message(sock: socket.socket, data: bytes) -> None:
@@ -144,83 +129,82 @@ class _Inbox:
 def _serve(database: peewee.SqliteDatabase, inbox: _Inbox, connection: socket.socket) -> None:
     context: dict[str, Any] = {}
     while True:
-        received: list[_Received] = []
+        items: list[Prepared] = []
         ending = False
         for message in inbox.take():
             if message == STOP:
                 ending = True  # nothing follows STOP
                 break
-            batch: Batch = pickle.loads(message)
-            if batch.context is not None:
-                context = batch.context
-            received.extend(_Received(op_id, op, context) for op_id, op in batch.ops)
+            new_context, ops = pickle.loads(message)
+            if new_context is not None:
+                context = new_context
+            items.extend([_prepare(op, context) for op in ops])
         ending = ending or inbox.closed  # still commit what arrived: it may have been promised
-        items = [_prepare(item) for item in received]
         if items:
             reply = run_batch(database, items)
             try:
                 data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
             except Exception as why:  # an op returned something that cannot be sent
                 failure = RuntimeError(f"writer result could not be sent back: {why}")
-                data = pickle.dumps(Reply([(p.id, failure, None) for p in items],
-                                          traceback.format_exc()))
+                data = pickle.dumps(([(p[0], failure, None) for p in items],
+                                     traceback.format_exc()))
             with contextlib.suppress(OSError):  # the service is gone: keep what it sent
                 send_message(connection, data)
         if ending:
             return
 
 
-def _prepare(item: _Received) -> _Prepared:
-    op = item.op
-    if op.prepare is None:
-        return _Prepared(item.id, op, None)
+def _prepare(op: Op, context: dict[str, Any]) -> Prepared:
+    op_id, fn, args, batched, prepare = op
+    if prepare is None:
+        return op_id, fn, args, batched, None
     try:
-        return _Prepared(item.id, op._replace(args=op.prepare(item.context, *op.args)), None)
+        return op_id, fn, prepare(context, *args), batched, None
     except Exception as why:  # handed back to the caller
-        return _Prepared(item.id, op, _picklable(why))
+        return op_id, fn, args, batched, _picklable(why)
 
 
-def run_batch(database: peewee.SqliteDatabase, items: list[_Prepared]) -> Reply:
+def run_batch(database: peewee.SqliteDatabase, items: list[Prepared]) -> Reply:
     """Apply every op in one transaction. A failing op is rolled back alone (savepoint); a
     failing commit (disk full, I/O error) fails them all."""
-    results: dict[int, list[Any]] = {p.id: [p.error, None] for p in items}
-    ready = [p for p in items if p.error is None]
+    results: dict[int, list[Any]] = {item[0]: [item[4], None] for item in items}
+    ready = [item for item in items if item[4] is None]
     try:
         with database.atomic():
             _apply(database, ready, results)
     except (sqlite3.Error, peewee.DatabaseError, OSError) as why:
         why = _original(why)
         failure = StorageUnavailable(_describe(why))
-        return Reply([(p.id, p.error or failure, None) for p in items],
-                     f"database write failed, {len(ready)} operation(s) not saved: {why}")
+        return ([(item[0], item[4] or failure, None) for item in items],
+                f"database write failed, {len(ready)} operation(s) not saved: {why}")
     except Exception as why:  # a bug must not kill the only writer
         failure = RuntimeError(f"database write failed unexpectedly: {why}")
-        return Reply([(p.id, p.error or failure, None) for p in items],
-                     "database write failed unexpectedly; transaction rolled back\n"
-                     + traceback.format_exc())
-    return Reply([(op_id, error, result) for op_id, (error, result) in results.items()])
+        return ([(item[0], item[4] or failure, None) for item in items],
+                "database write failed unexpectedly; transaction rolled back\n"
+                + traceback.format_exc())
+    return [(op_id, error, result) for op_id, (error, result) in results.items()], None
 
 
-def _apply(database: peewee.SqliteDatabase, items: list[_Prepared],
+def _apply(database: peewee.SqliteDatabase, items: list[Prepared],
            results: dict[int, list[Any]]) -> None:
-    groups: dict[Callable, list[_Prepared]] = {}
+    groups: dict[Callable, list[Prepared]] = {}
     for item in items:
-        if item.op.batched:
-            groups.setdefault(item.op.fn, []).append(item)
+        if item[3]:  # batched
+            groups.setdefault(item[1], []).append(item)
     for fn, members in groups.items():
-        answers = fn(database, [m.op.args[0] for m in members])
+        answers = fn(database, [member[2][0] for member in members])
         for member, answer in zip(members, answers, strict=True):
-            results[member.id][1] = answer
-    for item in items:
-        if item.op.batched:
+            results[member[0]][1] = answer
+    for op_id, fn, args, batched, _ in items:
+        if batched:
             continue
         try:
             with database.atomic():  # a savepoint: one failing op does not spoil the rest
-                results[item.id][1] = item.op.fn(database, *item.op.args)
+                results[op_id][1] = fn(database, *args)
         except (sqlite3.OperationalError, peewee.OperationalError):
             raise  # disk/lock trouble concerns the whole transaction
         except Exception as why:  # handed back to the caller
-            results[item.id][0] = _picklable(why)
+            results[op_id][0] = _picklable(why)
 
 
 def _picklable(why: Exception) -> Exception:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from app.store import worker
-from app.store.worker import HEADER, Batch, Op, StorageUnavailable
+from app.store.worker import HEADER, Op, StorageUnavailable
 
 __all__ = ["StorageUnavailable", "Writer", "WriterStartError"]
 
@@ -48,7 +48,7 @@ class Writer:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._transport: asyncio.Transport | None = None
         self._closed: asyncio.Future | None = None  # resolves when the socket closes
-        self._outbox: list[tuple[int, Op]] = []  # submitted, not yet sent
+        self._outbox: list[Op] = []  # submitted, not yet sent
         self._in_flight: dict[int, asyncio.Future] = {}  # sent, not yet answered
         self._flush_scheduled = False
         self._context: dict[str, Any] = {}
@@ -87,6 +87,11 @@ class Writer:
         if self.batches:
             log.info("database writer: %d writes in %d commits (%.1f per commit)",
                      self.writes, self.batches, self.writes / self.batches)
+
+    @property
+    def in_flight(self) -> int:
+        """Writes sent to the process and not answered yet."""
+        return len(self._in_flight) - len(self._outbox)
 
     @property
     def pid(self) -> int | None:
@@ -135,13 +140,13 @@ class Writer:
     def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
         """Run ``fn(db, *args)`` inside the next transaction; the future resolves after commit.
         ``fn`` must be a module-level function (it is sent to the writer process by name)."""
-        return self._queue(Op(fn, args))
+        return self._queue(fn, args, False, None)
 
     def submit_batched(self, fn: Callable[..., list], item: Any,
                        prepare: Callable[..., tuple] | None = None) -> asyncio.Future:
         """Like submit, but every pending op of the same ``fn`` is handed over as one list.
         ``prepare(context, item) -> (item,)`` runs first, as soon as the process receives it."""
-        return self._queue(Op(fn, (item,), True, prepare))
+        return self._queue(fn, (item,), True, prepare)
 
     def set_context(self, **values: Any) -> None:
         """Values ``prepare`` steps receive; in effect for every write submitted after this."""
@@ -150,13 +155,14 @@ class Writer:
         self._context_sent = False
         self._schedule_flush()
 
-    def _queue(self, op: Op) -> asyncio.Future:
+    def _queue(self, fn: Callable[..., Any], args: tuple, batched: bool,
+               prepare: Callable[..., tuple] | None) -> asyncio.Future:
         future = self._loop.create_future()
         if self._stopping:
             future.set_exception(StorageUnavailable("the utility is stopping"))
             return future
         self._next_id += 1
-        self._outbox.append((self._next_id, op))
+        self._outbox.append((self._next_id, fn, args, batched, prepare))
         self._in_flight[self._next_id] = future
         self._schedule_flush()  # once per turn of the loop: one message for all of them
         return future
@@ -175,12 +181,12 @@ class Writer:
             return
         ops, self._outbox = self._outbox, []
         try:
-            data = pickle.dumps(Batch(None if self._context_sent else self._context, ops),
+            data = pickle.dumps((None if self._context_sent else self._context, ops),
                                 pickle.HIGHEST_PROTOCOL)
         except Exception as why:  # e.g. an argument that cannot be sent to another process
             log.exception("database write could not be sent to the writer")
-            for op_id, _ in ops:
-                _settle(self._in_flight.pop(op_id), why, None)
+            for op in ops:
+                _settle(self._in_flight.pop(op[0]), why, None)
             return
         self._transport.write(HEADER.pack(len(data)) + data)
         self._context_sent = True
@@ -188,13 +194,13 @@ class Writer:
     # ------------------------------------------------------------ answers
 
     def _on_message(self, data: bytes) -> None:
-        reply: worker.Reply = pickle.loads(data)
-        if reply.problem:
-            log.error("%s", reply.problem)
+        results, problem = pickle.loads(data)  # see worker.py for the format
+        if problem:
+            log.error("%s", problem)
         else:
             self.batches += 1
-            self.writes += len(reply.results)
-        for op_id, error, result in reply.results:
+            self.writes += len(results)
+        for op_id, error, result in results:
             future = self._in_flight.pop(op_id, None)
             if future is not None:
                 _settle(future, error, result)
@@ -206,7 +212,7 @@ class Writer:
         if self._stopping:
             return
         exit_code = self._process.exitcode if self._process is not None else None
-        unsent = {op_id for op_id, _ in self._outbox}  # kept for the next process
+        unsent = {op[0] for op in self._outbox}  # kept for the next process
         lost = [op_id for op_id in self._in_flight if op_id not in unsent]
         log.error("database writer process stopped (exit code %s); %d write(s) not confirmed",
                   exit_code, len(lost))

@@ -67,8 +67,10 @@ class Forwarder:
     # -------------------------------------------------------------- control
 
     def wake(self) -> None:
-        """New work (an invoice was stored, a POS released): look at the queue now."""
-        self._wakeup.set()
+        """New work (an invoice was stored, a POS released): look at the queue now. While paused
+        there is nothing to look at (resume and stop wake it anyway)."""
+        if not self._paused or self._stopping:
+            self._wakeup.set()
 
     def pause(self) -> None:
         self._paused = True

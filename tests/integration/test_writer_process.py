@@ -44,12 +44,19 @@ async def test_killed_writer_is_restarted_and_nothing_acknowledged_is_lost(utili
 
     # Posts racing a second crash: each one is either acknowledged (and then stored) or told to
     # send again; after the restart every invoice is there exactly once and reaches the sandbox.
-    numbers = [f"RACE-{i}" for i in range(40)]
+    numbers = [f"RACE-{i}" for i in range(200)]
+    writes_before = writer.writes
     posts = [asyncio.create_task(_post_until_201(utility, invoice(n))) for n in numbers]
-    await asyncio.sleep(0.01)
+    # Kill it mid-stream: some posts already acknowledged, several in the process's hands
+    # (frozen first, so that they cannot be answered in the instant before the kill).
+    await wait_for(lambda: writer.writes >= writes_before + 10, interval=0.001,
+                   what="the first racing posts to be stored")
+    os.kill(writer.pid, signal.SIGSTOP)
+    await wait_for(lambda: writer.in_flight >= 5, what="posts waiting on the frozen writer")
     os.kill(writer.pid, signal.SIGKILL)
-    await asyncio.gather(*posts)
-    assert writer.restarts == 2
+    outcomes = await asyncio.gather(*posts)
+    await wait_for(lambda: writer.restarts == 2, what="the second restart")
+    assert any(503 in statuses for statuses in outcomes), "the kill raced no post"
     for number in ["BEFORE-1", "AFTER-1", *numbers]:
         await wait_for(lambda n=number: _synced(utility, n), what=f"{number} synced")
     records = utility.sandbox.records()
