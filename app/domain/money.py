@@ -45,7 +45,8 @@ def to_decimal(value: object) -> Decimal:
 
 def plain(number: Decimal) -> str:
     """The number as plain decimal text (no exponent), exactly as precise as it was given."""
-    return format(number, "f")
+    text = str(number)  # the same text, faster, unless str() chose an exponent
+    return text if "E" not in text else format(number, "f")
 
 
 def canonical(number: Decimal) -> str:

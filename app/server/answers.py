@@ -2,10 +2,9 @@
 {"status", "message", "errors"} on failure. Pure (no aiohttp): the writer process builds the
 POS's intake answers with it too."""
 
-import json
 from collections.abc import Mapping
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # built once: hot path
+from app.domain.wire_json import compact
 
 REASONS = {
     400: "Bad Request.",
@@ -20,11 +19,11 @@ REASONS = {
 
 
 def success_body(status: int, message: str, data: Mapping[str, object]) -> bytes:
-    return _ENCODER.encode({"status": status, "message": message, "data": data}).encode()
+    return compact({"status": status, "message": message, "data": data}).encode()
 
 
 def error_body(status: int, message: str | None = None,
                errors: Mapping[str, str] | None = None) -> bytes:
-    return _ENCODER.encode(
+    return compact(
         {"status": status, "message": message or REASONS.get(status, "Error."),
          "errors": dict(errors or {})}).encode()

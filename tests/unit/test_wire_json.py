@@ -36,3 +36,10 @@ def test_decimals_round_trip_exactly(value):
 def test_a_decimal_keeps_its_digits():
     assert wire_json.dumps({"amount": Decimal("200.50"), "n": [Decimal("1E+2")]}) == \
         '{"amount":200.50,"n":[100]}'
+
+
+@settings(max_examples=300, deadline=None)
+@given(plain_values)
+def test_compact_is_the_stdlib_compact_form(value):
+    assert wire_json.compact(value) == json.dumps(value, ensure_ascii=False,
+                                                  separators=(",", ":"))
