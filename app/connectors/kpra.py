@@ -81,10 +81,10 @@ class KpraConnector:
         return body
 
     async def submit(self, invoice: InvoiceRecord, credentials: Credentials) -> Outcome:
-        body = wire_json.dumps(self.payload(invoice, credentials))
+        body = wire_json.dumps_bytes(self.payload(invoice, credentials))
         try:
             async with self._client().post(
-                self.url, data=body.encode(), headers={"Content-Type": "application/json"}
+                self.url, data=body, headers={"Content-Type": "application/json"}
             ) as response:
                 text = await response.text(errors="replace")
                 return classify(response.status, text, response.headers.get("Retry-After"))

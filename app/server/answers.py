@@ -4,7 +4,7 @@ POS's intake answers with it too."""
 
 from collections.abc import Mapping
 
-from app.domain.wire_json import compact
+from app.domain.wire_json import dumps_bytes
 
 REASONS = {
     400: "Bad Request.",
@@ -19,11 +19,11 @@ REASONS = {
 
 
 def success_body(status: int, message: str, data: Mapping[str, object]) -> bytes:
-    return compact({"status": status, "message": message, "data": data}).encode()
+    return dumps_bytes({"status": status, "message": message, "data": data})
 
 
 def error_body(status: int, message: str | None = None,
                errors: Mapping[str, str] | None = None) -> bytes:
-    return compact(
+    return dumps_bytes(
         {"status": status, "message": message or REASONS.get(status, "Error."),
-         "errors": dict(errors or {})}).encode()
+         "errors": dict(errors or {})})

@@ -6,7 +6,6 @@ The aiohttp handler (invoice_api.py) only checks size and type, reads the body a
 the answer; doing the CPU work here keeps the event loop free to take the next request (see
 README, "Architecture"). No aiohttp here: this module is imported by the writer process."""
 
-import json
 import traceback
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -154,11 +153,11 @@ def decode_json(body: bytes) -> object:
         raise BadBody(400, "The request body is empty; send the invoice as a JSON object.",
                       {"body": "is empty"})
     try:
-        return wire_json.loads(body.decode("utf-8"))
+        return wire_json.loads(body)
     except UnicodeDecodeError:
         raise BadBody(400, "The request body is not UTF-8 text.",
                       {"body": "must be UTF-8 encoded JSON"}) from None
-    except (json.JSONDecodeError, ValueError, RecursionError) as why:
+    except (ValueError, RecursionError) as why:  # wire_json.DecodeError is a ValueError
         raise BadBody(400, f"The request body is not valid JSON: {_json_reason(why)}.",
                       {"body": f"is not valid JSON: {_json_reason(why)}"}) from None
 
@@ -170,8 +169,9 @@ def _invalid_message(errors: dict[str, str]) -> str:
 
 
 def _json_reason(why: Exception) -> str:
-    if isinstance(why, json.JSONDecodeError):
-        return f"{why.msg} at line {why.lineno} column {why.colno}"
     if isinstance(why, RecursionError):
         return "nested too deeply"
-    return str(why)
+    text = str(why)
+    if text == "Input data was truncated":
+        return "it ends before the JSON is complete"
+    return text.removeprefix("JSON is malformed: ")  # e.g. "invalid character (byte 6)"

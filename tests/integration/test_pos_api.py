@@ -1,6 +1,7 @@
 """POST /api/invoice against the real server, with the KPRA sandbox over real HTTPS."""
 
 import asyncio
+import json
 
 import pytest
 
@@ -129,6 +130,23 @@ async def test_malformed_json_is_400_never_500(utility, raw):
         assert response.status in (400, 413), await response.text()
         body = await response.json()
         assert set(body) == {"status", "message", "errors"}
+
+
+async def test_text_that_is_not_unicode_is_400_and_spoils_no_other_post(utility):
+    """A lone UTF-16 surrogate escape is valid to some JSON parsers but cannot be stored as
+    text; it must be refused alone, not fail the group commit it would have shared."""
+    bad = json.dumps(invoice("SURR-1")).replace('"SURR-1"', '"SURR-\\ud800"').encode()
+
+    async def post_bad():
+        async with utility.http.post("/api/invoice", data=bad,
+                                     headers={"Content-Type": "application/json"}) as response:
+            return response.status, await response.json()
+
+    results = await asyncio.gather(post_bad(), *(utility.post(invoice(f"SURR-OK-{i}"))
+                                                 for i in range(10)))
+    status, body = results[0]
+    assert status == 400 and "body" in body["errors"] and "surrogate" in body["message"]
+    assert [result[0] for result in results[1:]] == [201] * 10
 
 
 async def test_multipart_form_is_accepted_and_repeated_fields_refused(utility):
