@@ -75,12 +75,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from app.service import instance
     from app.service.core import Core, StartupError, run_until_stopped
 
     config = settings.load(args.data_dir, host=args.host, port=args.port,
                            upstream_url=args.upstream_url, upstream_ca=args.upstream_ca,
                            practice=args.practice)
+    # The port, then the data folder: if either is taken, say so and touch nothing (not even
+    # the running instance's log file).
+    try:
+        listener = instance.listen(config.host, config.port)
+    except instance.PortInUse as why:
+        print(f"rims-utility: {why}", file=sys.stderr)
+        return 1
+    try:
+        lock = instance.InstanceLock(config.data_dir).acquire()
+    except instance.AlreadyRunning as why:
+        listener.close()
+        print(f"rims-utility: {why}", file=sys.stderr)
+        return 1
     logs.setup(config.log_dir)
+    core = Core(config, listener=listener)
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -88,13 +103,15 @@ def _serve(args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C raises instead
                 loop.add_signal_handler(signum, stop.set)
-        await run_until_stopped(Core(config), stop)
+        await run_until_stopped(core, stop, started=lambda: lock.update(url=core.base_url))
 
     try:
         asyncio.run(serve())
     except StartupError as why:
         log.error("%s", why)
         return 1
+    finally:
+        lock.release()
     log.info("stopped; queued invoices are kept and will be sent on the next start")
     return 0
 

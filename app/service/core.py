@@ -2,9 +2,9 @@
 headless (`rims-utility serve`) or inside the tray app's background thread."""
 
 import asyncio
-import errno
 import logging
 import socket
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -13,6 +13,7 @@ from app.connectors.kpra import KpraConnector
 from app.connectors.outcomes import Credentials
 from app.server.app import make_app
 from app.server.deps import ServerDeps
+from app.service import instance
 from app.service.registry import PosRegistry
 from app.settings import Settings
 from app.store.gateway import Store
@@ -31,8 +32,10 @@ class StartupError(RuntimeError):
 
 
 class Core:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, listener: socket.socket | None = None):
+        """``listener``: the POS port, already bound (see instance.listen); bound here if None."""
         self.settings = settings
+        self._listener = listener
         self.port: int | None = None
         self.sandbox = None
         self.store: Store | None = None
@@ -50,6 +53,11 @@ class Core:
     async def start(self) -> None:
         s = self.settings
         loop = asyncio.get_running_loop()
+        if self._listener is None:  # the port before anything else: taken means nothing done
+            try:
+                self._listener = instance.listen(s.host, s.port)
+            except instance.PortInUse as why:
+                raise StartupError(str(why)) from None
         s.data_dir.mkdir(parents=True, exist_ok=True)
         upstream_url, upstream_ca = s.upstream_url, s.upstream_ca
         if s.practice:
@@ -91,16 +99,9 @@ class Core:
         self._runner = web.AppRunner(make_app(deps), access_log=None, handle_signals=False,
                                      shutdown_timeout=5.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, s.host, s.port, backlog=1024)
-        try:
-            await site.start()
-        except OSError as why:
-            await self._cleanup()
-            if why.errno == errno.EADDRINUSE:
-                raise StartupError(f"Port {s.port} on {s.host} is already in use. Is RIMS Utility "
-                                   "already running? Stop it, or use --port.") from None
-            raise StartupError(f"Cannot listen on {s.host}:{s.port}: {why.strerror}") from None
-        self.port = _bound_port(site)
+        site = web.SockSite(self._runner, self._listener)
+        await site.start()
+        self.port = self._listener.getsockname()[1]
         self._forwarder_task = asyncio.create_task(self.forwarder.run(), name="rims-forwarder")
         self._log_started(upstream_url)
 
@@ -118,6 +119,9 @@ class Core:
         await self._cleanup()
 
     async def _cleanup(self) -> None:
+        if self._listener is not None:
+            self._listener.close()  # (the runner's cleanup closes it too; closing twice is fine)
+            self._listener = None
         if self._connector is not None:
             await self._connector.close()
             self._connector = None
@@ -145,17 +149,11 @@ class Core:
             log.warning(warning)
 
 
-def _bound_port(site: web.TCPSite) -> int:
-    server = site._server  # aiohttp exposes the bound sockets only here
-    assert server is not None
-    for sock in server.sockets:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            return sock.getsockname()[1]
-    raise StartupError("the server did not bind a TCP socket")
-
-
-async def run_until_stopped(core: Core, stop: asyncio.Event) -> None:
+async def run_until_stopped(core: Core, stop: asyncio.Event,
+                            started: Callable[[], None] | None = None) -> None:
     await core.start()
+    if started is not None:
+        started()
     try:
         await stop.wait()
     finally:

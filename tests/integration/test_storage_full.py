@@ -2,8 +2,18 @@
 and intake resumes by itself once there is room again. SQLite's own limit on the database size
 (max_page_count on the writer's connection) produces the same SQLITE_FULL error a full disk does."""
 
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
 from tests.conftest import wait_for
-from tests.integration.conftest import invoice
+from tests.integration.conftest import Utility, configure_pos, invoice
 
 
 def _limit_pages(db, pages: int | None) -> None:  # runs in the writer process
@@ -46,3 +56,78 @@ async def test_full_storage_answers_503_and_recovers(utility):
 
 async def _synced(utility, number: str) -> bool:
     return await utility.state_of(number) == "synced"
+
+
+# ------------------------------------------------------------ a real full filesystem
+
+@pytest.fixture
+def small_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs, mounted for this test (needs the right to mount: root here)."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    if not sys.platform.startswith("linux"):
+        pytest.skip("a size-limited tmpfs needs Linux; the SQLITE_FULL test above still runs")
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=700", "tmpfs",
+                             str(mount_point)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip("cannot mount a size-limited tmpfs on this machine "
+                    f"({(result.stderr or result.stdout).strip() or 'mount failed'}); the "
+                    "SQLITE_FULL test above still runs")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def _fill(path: Path, leave: int) -> Path:
+    """Fill the filesystem holding ``path`` until about ``leave`` bytes are free."""
+    filler = path / "filler.bin"
+    free = shutil.disk_usage(path).free
+    with filler.open("wb") as out:
+        out.write(b"\0" * max(free - leave, 0))
+        out.flush()
+        os.fsync(out.fileno())
+    return filler
+
+
+async def test_a_really_full_disk_answers_503_keeps_everything_and_recovers(
+        small_filesystem, sandbox):
+    data_dir = small_filesystem / "data"
+    configure_pos(data_dir)
+    utility = await Utility(data_dir, sandbox).start()
+    try:
+        acknowledged = []
+        for n in range(20):
+            status, _, _ = await utility.post(invoice(f"DISK-{n}"))
+            assert status == 201
+            acknowledged.append(f"DISK-{n}")
+        filler = _fill(small_filesystem, leave=0)
+        note = "x" * 20000  # every post needs new pages now
+        statuses = []
+        for n in range(40):
+            status, answer, headers = await utility.post(invoice(f"NOROOM-{n}", note=note))
+            statuses.append(status)
+            if status == 201:
+                acknowledged.append(f"NOROOM-{n}")
+                continue
+            assert status == 503, answer
+            assert "disk is full" in answer["message"] and "NOT saved" in answer["message"]
+            assert headers.get("Retry-After") == "5"
+            assert await utility.state_of(f"NOROOM-{n}") is None, "a 503 must store nothing"
+        assert 503 in statuses, f"the disk never filled up: {statuses}"
+
+        filler.unlink()  # space is back: intake resumes by itself, no restart
+        status, _, _ = await utility.post(invoice("AFTER-1", note=note))
+        assert status == 201
+        acknowledged.append("AFTER-1")
+        for number in acknowledged:
+            await wait_for(lambda n=number: _synced(utility, n), what=f"{number} synced")
+    finally:
+        await utility.stop()
+    database = sqlite3.connect(data_dir / "rims.sqlite3")
+    try:
+        assert database.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        stored = {n for (n,) in database.execute("SELECT invoice_no FROM invoice")}
+    finally:
+        database.close()
+    assert set(acknowledged) <= stored
