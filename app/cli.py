@@ -11,8 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from app import __version__, keystore, logs, settings
+from app import __version__, cli_backups, keystore, logs, settings
 from app.domain.invoice import wire_time
+from app.store.integrity import DamagedDatabase
 
 log = logging.getLogger("rims")
 
@@ -32,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the service without a window (headless)")
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port to listen on (default 3000)")
+    serve.add_argument("--allow-client", action="append", default=None, metavar="ADDRESS",
+                       help="with a --host other than 127.0.0.1 (LAN mode, where it is required): "
+                            "an IP address or network (192.168.1.0/24) allowed to send "
+                            "invoices; repeat it for more")
+    serve.add_argument("--allow-host", action="append", default=None, metavar="NAME",
+                       help="LAN mode: another name the tills use for this computer (its IP "
+                            "addresses and host name are always accepted); repeatable")
     data_dir_flag(serve)
     serve.add_argument("--upstream-url", default=None,
                        help=f"KPRA endpoint (default {settings.KPRA_LIVE_URL})")
@@ -54,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--http-port", type=int, default=None,
                          help="plain-HTTP port (answers 403; carries the /_sandbox controls)")
     data_dir_flag(sandbox)
+    cli_backups.add_commands(commands, data_dir_flag)  # backups, restore
     return parser
 
 
@@ -65,11 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"serve": _serve, "setup": _setup, "status": _status, "sandbox": _sandbox}[
+        return {"serve": _serve, "setup": _setup, "status": _status, "sandbox": _sandbox,
+                "backups": cli_backups.list_backups, "restore": cli_backups.restore}[
             args.command](args)
     except settings.SettingsError as why:
         print(f"rims-utility: configuration problem: {why}", file=sys.stderr)
         return 2
+    except DamagedDatabase as why:  # setup/status on a damaged file: what to do, not a trace
+        print(f"rims-utility: {why}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -80,7 +93,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = settings.load(args.data_dir, host=args.host, port=args.port,
                            upstream_url=args.upstream_url, upstream_ca=args.upstream_ca,
-                           practice=args.practice)
+                           practice=args.practice, allowed_clients=args.allow_client,
+                           allowed_hosts=args.allow_host)
     # The port, then the data folder: if either is taken, say so and touch nothing (not even
     # the running instance's log file).
     try:

@@ -1,5 +1,6 @@
 """The one settings object: defaults in code, ``config.toml`` in the data dir, flags over both."""
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -36,6 +37,14 @@ class Settings:
     read_timeout: float = 30.0
     sending_paused: bool = False
     retry: RetrySettings = field(default_factory=RetrySettings)
+    # Automatic database backups into <data_dir>/backups (store/backups.py); small only in tests.
+    backup_interval: float = 86400.0  # seconds between daily backups (one at start if due)
+    backup_keep: int = 7  # newest backups kept of each reason (daily, before-vN)
+    # Localhost security (server/security.py). LAN mode (host not loopback) needs allowed_clients.
+    allowed_clients: tuple[str, ...] = ()  # IPs / networks that may post; loopback always may
+    allowed_hosts: tuple[str, ...] = ()  # LAN mode: names the tills use for this computer
+    idle_timeout: float = 15.0  # close a connection idle (or still sending its headers) this long
+    body_timeout: float = 10.0  # a request body must arrive within this many seconds
 
     @property
     def db_path(self) -> Path:
@@ -79,6 +88,8 @@ def load(data_dir: Path | None = None, **overrides: object) -> Settings:
         raise SettingsError(f"{config}: {why}") from None
     given = {name: value for name, value in overrides.items() if value is not None}
     settings = replace(settings, **given)
+    settings = replace(settings, allowed_clients=_names(settings.allowed_clients, "allowed_clients"),
+                       allowed_hosts=_names(settings.allowed_hosts, "allowed_hosts"))
     _check(settings)
     return settings
 
@@ -92,5 +103,28 @@ def _check(settings: Settings) -> None:
         raise SettingsError("port must be between 0 and 65535")
     if settings.send_concurrency < 1:
         raise SettingsError("send_concurrency must be at least 1")
+    if settings.backup_interval <= 0 or settings.backup_keep < 1:
+        raise SettingsError("backup_interval must be more than 0 seconds and backup_keep at "
+                            "least 1")
     if settings.upstream_ca is not None and not Path(settings.upstream_ca).is_file():
         raise SettingsError(f"upstream CA file {settings.upstream_ca} does not exist")
+    for entry in settings.allowed_clients:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(f"allowed_clients: {entry!r} is not an IP address or network "
+                                "(e.g. 192.168.1.20 or 192.168.1.0/24)") from None
+    for entry in settings.allowed_hosts:
+        if "/" in entry or any(c.isspace() for c in entry):
+            raise SettingsError(f"allowed_hosts: {entry!r} is not a host name (e.g. shop-pc)")
+    if settings.idle_timeout <= 0 or settings.body_timeout <= 0:
+        raise SettingsError("idle_timeout and body_timeout must be more than 0 seconds")
+
+
+def _names(value: object, name: str) -> tuple[str, ...]:
+    """A list setting (TOML array or repeated flag) as a tuple of non-empty strings."""
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise SettingsError(f"{name} must be a list, e.g. {name} = [\"192.168.1.20\"]")
+    if not all(isinstance(item, str) and item.strip() for item in value):
+        raise SettingsError(f"{name} must be a list of non-empty strings")
+    return tuple(item.strip() for item in value)

@@ -24,3 +24,17 @@ async def wait_for(condition: Callable[[], Awaitable[object] | object], *, timeo
             return last
         await asyncio.sleep(interval)
     pytest.fail(f"timed out after {timeout} s waiting for {what} (last value: {last!r})")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--cycles", type=int, default=None, metavar="N",
+        help="crash harness (tests/reliability): long mode with N kill -9 / restart cycles "
+             "(e.g. 50), and 10,000 invoices under upstream chaos (CI: 2,000); writes "
+             "docs/reliability-last-run.json. "
+             "Default: the short CI mode.")
+    parser.addoption(
+        "--fuzz-examples", type=int, default=None, metavar="N",
+        help="schemathesis (tests/integration/test_openapi_fuzz.py): N generated requests per "
+             "operation and generation mode (e.g. 5000, with --timeout 0). Default: the short CI "
+             "mode (40).")

@@ -4,6 +4,10 @@ from decimal import Decimal, InvalidOperation
 
 # Big enough for any real invoice, small enough that a typo like 1e30 is caught.
 MAX_AMOUNT = Decimal("1000000000000")  # 10^12
+# Nor may a number be absurdly small: written out (as it is stored and shown), 1E-999999999
+# would be a billion characters. A number's adjusted() (the exponent of its first digit) must
+# be at least this; float noise such as 5.551115123125783E-17 passes.
+MIN_ADJUSTED = -100
 CENT = Decimal("0.01")
 
 
@@ -38,8 +42,10 @@ def to_decimal(value: object) -> Decimal:
         raise NotANumber(f"must be a number, got {type(value).__name__}")
     if not number.is_finite():
         raise NotANumber("must be a finite number")
-    if abs(number) >= MAX_AMOUNT:
+    if number.copy_abs() >= MAX_AMOUNT:  # (abs() would raise Overflow for 1E+999999999)
         raise NotANumber("is implausibly large (must be below 1,000,000,000,000)")
+    if number.adjusted() < MIN_ADJUSTED:
+        raise NotANumber("is implausibly small (more than 100 zeros after the decimal point)")
     return number
 
 

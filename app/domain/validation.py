@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from app.domain.errors import InvoiceValidationError
 from app.domain.invoice import CARD, CASH, Invoice, Submission, Warning
-from app.domain.money import MAX_AMOUNT, NotANumber, differs, plain, to_decimal
+from app.domain.money import MAX_AMOUNT, MIN_ADJUSTED, NotANumber, differs, plain, to_decimal
 
 MAX_INVOICE_NO = 50
 MAX_ID = 64
@@ -137,7 +137,8 @@ def _number(fields: Mapping, name: str, errors: dict[str, str]) -> Decimal | Non
         kind = type(value)
         if kind is int and -_MAX_INT < value < _MAX_INT:  # type: ignore[operator]
             return Decimal(value)  # type: ignore[arg-type]
-        if kind is Decimal and value.is_finite() and abs(value) < MAX_AMOUNT:  # type: ignore
+        if (kind is Decimal and value.is_finite() and value.copy_abs() < MAX_AMOUNT  # type: ignore
+                and value.adjusted() >= MIN_ADJUSTED):  # type: ignore[union-attr]
             return value  # type: ignore[return-value]
     value = _aliased(fields, name, errors)
     if value is None:
@@ -182,7 +183,11 @@ def _date_time(fields: Mapping, errors: dict[str, str], local_tz: tzinfo | None)
         errors["date_time"] = f"date_time is not a real date and time: {value!r}"
         return None
     if moment.tzinfo is not None:  # e.g. JavaScript's toISOString(): convert to the shop's clock
-        moment = moment.astimezone(local_tz).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(local_tz).replace(tzinfo=None)
+        except (OverflowError, ValueError):  # e.g. 9999-12-31T23:59:59-14:00 is in the year 10000
+            errors["date_time"] = f"date_time is out of range once converted to local time: {value!r}"
+            return None
     return moment.replace(microsecond=0) if moment.microsecond else moment
 
 

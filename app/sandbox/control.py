@@ -3,7 +3,8 @@
 Like the live API, the sandbox refuses plain HTTP ("HTTPS required"); the same port lets
 tests and developers inspect invoices and arm faults:
 
-    GET  /_sandbox                  status: endpoint, CA file, duplicates mode, faults
+    GET  /_sandbox                  status: endpoint, CA file, duplicates mode, faults,
+                                    chaos faults dealt so far
     GET  /_sandbox/invoices         every accepted invoice, oldest first
     GET|POST /_sandbox/faults       fault plan (POST applies changes; "down" too)
     POST /_sandbox/credentials      {"ntn", "pos_id", "key"}: register a key
@@ -57,6 +58,7 @@ class _Control:
             "ca_file": str(sandbox.ca_file),
             "duplicates": sandbox.duplicates,
             "faults": sandbox.faults.snapshot(),
+            "chaos_dealt": sandbox.faults.dealt(),
             "total_requests": sandbox.total_requests,
         }
         return json_response(status)

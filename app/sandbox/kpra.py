@@ -69,6 +69,7 @@ class KpraSandbox:
         self._host = "127.0.0.1"
         self._ports: tuple[int, int] | None = None
         self._down_lock = asyncio.Lock()
+        self._in_flight = 0
 
     # -- Python API -------------------------------------------------------------------
 
@@ -102,6 +103,11 @@ class KpraSandbox:
     def total_requests(self) -> int:
         """Every POST that reached the HTTPS endpoint (persisted across restarts)."""
         return self._book.total
+
+    @property
+    def in_flight(self) -> int:
+        """Requests the HTTPS endpoint is handling right now (e.g. held or slowed by a fault)."""
+        return self._in_flight
 
     @property
     def https_port(self) -> int:
@@ -139,7 +145,7 @@ class KpraSandbox:
         self._ssl = server_ssl_context(self._tls)
         https_app = web.Application()
         for path in ENDPOINT_PATHS:
-            https_app.router.add_route("*", path, self._endpoint)
+            https_app.router.add_route("*", path, self._counted_endpoint)
         self._https_runner = web.AppRunner(https_app, shutdown_timeout=SHUTDOWN_TIMEOUT)
         self._http_runner = web.AppRunner(control_app(self), shutdown_timeout=SHUTDOWN_TIMEOUT)
         try:
@@ -208,6 +214,13 @@ class KpraSandbox:
 
     # -- the KPRA endpoint (HTTPS) --------------------------------------------------
 
+    async def _counted_endpoint(self, request: web.Request) -> web.StreamResponse:
+        self._in_flight += 1
+        try:
+            return await self._endpoint(request)
+        finally:
+            self._in_flight -= 1
+
     async def _endpoint(self, request: web.Request) -> web.StreamResponse:
         """POST /api/rims-integration: faults first, then parse, auth, validate, record."""
         if request.method != "POST":
@@ -218,6 +231,13 @@ class KpraSandbox:
             return web.Response()
         body, problem = await read_body(request)
         self._book.note_request(invoice_key(body))
+        if decision.fault is Fault.RESET:
+            # The connection breaks before the invoice is handled: nothing recorded.
+            request.protocol.force_close()
+            return web.Response()
+        if decision.hold > 0:
+            # Stuck on the way in: the client may give up; the invoice is handled anyway.
+            await asyncio.sleep(decision.hold)
         if decision.fault is Fault.FAIL:
             response = answer(500, "Server error. Please try again later.")
         elif decision.fault is Fault.RATE_LIMIT:

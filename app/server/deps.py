@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from app.server.security import SecurityPolicy
 from app.store.gateway import Store
 from app.sync.forwarder import ForwarderStatus
 
@@ -25,3 +26,4 @@ class ServerDeps:
     upstream_url: str
     version: str
     practice: bool = False
+    security: SecurityPolicy | None = None  # None: loopback only, default limits

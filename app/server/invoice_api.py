@@ -5,6 +5,7 @@ import logging
 import time
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 from multidict import MultiDictProxy
 
 from app.server import intake
@@ -63,7 +64,7 @@ async def read_posted(request: web.Request) -> Posted:
     if content_type in FORM_TYPES:
         try:
             form = await request.post()
-        except (ValueError, AssertionError) as why:
+        except (ValueError, AssertionError, BadHttpMessage) as why:  # e.g. a bad part header
             raise BadBody(400, "The form data could not be read.",
                           {"body": f"is not valid form data: {why}"[:200]}) from None
         return None, _single_values(form), received_at

@@ -13,10 +13,14 @@ from app.connectors.kpra import KpraConnector
 from app.connectors.outcomes import Credentials
 from app.server.app import make_app
 from app.server.deps import ServerDeps
+from app.server.security import SecurityPolicy, handler_args
 from app.service import instance
+from app.service.backup_schedule import keep_daily_backups
 from app.service.registry import PosRegistry
 from app.settings import Settings
+from app.store.database import StoreError
 from app.store.gateway import Store
+from app.store.integrity import DamagedDatabase
 from app.store.writer import WriterStartError
 from app.sync.forwarder import Forwarder
 from app.sync.retry import RetryPolicy
@@ -25,6 +29,9 @@ log = logging.getLogger(__name__)
 
 # The seed's published test user ("API Test User Credentials"): public, not a secret.
 PRACTICE_POS = Credentials(ntn="K123456", pos_id="K123456", key="KPRA@123a")
+
+
+FORWARDER_RESTART_DELAY = 5.0
 
 
 class StartupError(RuntimeError):
@@ -43,7 +50,9 @@ class Core:
         self.forwarder: Forwarder | None = None
         self._connector: KpraConnector | None = None
         self._runner: web.AppRunner | None = None
+        self._security: SecurityPolicy | None = None
         self._forwarder_task: asyncio.Task | None = None
+        self._backup_task: asyncio.Task | None = None
 
     @property
     def base_url(self) -> str:
@@ -53,6 +62,13 @@ class Core:
     async def start(self) -> None:
         s = self.settings
         loop = asyncio.get_running_loop()
+        try:  # LAN mode without an allow-list is refused before anything is opened
+            self._security = SecurityPolicy.build(
+                s.host, allowed_clients=s.allowed_clients, allowed_hosts=s.allowed_hosts,
+                body_timeout=s.body_timeout)
+        except ValueError as why:
+            await self._cleanup()
+            raise StartupError(str(why)) from None
         if self._listener is None:  # the port before anything else: taken means nothing done
             try:
                 self._listener = instance.listen(s.host, s.port)
@@ -66,7 +82,11 @@ class Core:
             self.sandbox = KpraSandbox(s.data_dir / "practice-sandbox")
             await self.sandbox.start(port=0, http_port=0)
             upstream_url, upstream_ca = self.sandbox.endpoint_url, self.sandbox.ca_file
-        self.store = await asyncio.to_thread(Store, s.db_path, loop)
+        try:  # a damaged file is refused before anything opens it for writing
+            self.store = await asyncio.to_thread(Store, s.db_path, loop)
+        except (DamagedDatabase, StoreError) as why:
+            await self._cleanup()
+            raise StartupError(str(why)) from None
         try:
             await self.store.start()
         except WriterStartError as why:
@@ -95,15 +115,32 @@ class Core:
         deps = ServerDeps(
             store=self.store, auth=self.registry, forwarder_status=self.forwarder.status,
             invoice_saved=self.forwarder.wake, upstream_name=self._connector.display_name,
-            upstream_url=upstream_url, version=__version__, practice=s.practice)
+            upstream_url=upstream_url, version=__version__, practice=s.practice,
+            security=self._security)
         self._runner = web.AppRunner(make_app(deps), access_log=None, handle_signals=False,
-                                     shutdown_timeout=5.0)
+                                     shutdown_timeout=5.0, **handler_args(s.idle_timeout))
         await self._runner.setup()
         site = web.SockSite(self._runner, self._listener)
         await site.start()
         self.port = self._listener.getsockname()[1]
-        self._forwarder_task = asyncio.create_task(self.forwarder.run(), name="rims-forwarder")
+        self._security.listening_on(self.port)
+        self._forwarder_task = asyncio.create_task(self._keep_forwarding(), name="rims-forwarder")
+        self._backup_task = asyncio.create_task(
+            keep_daily_backups(s.db_path, s.backup_interval, s.backup_keep), name="rims-backups")
         self._log_started(upstream_url)
+
+    async def _keep_forwarding(self) -> None:
+        """The sending loop must never stop silently while intake goes on answering 201: an
+        unexpected error is logged and the loop starts again (its state is in the database)."""
+        assert self.forwarder is not None
+        while True:
+            try:
+                await self.forwarder.run()
+                return  # stopped on purpose
+            except Exception:
+                log.exception("the sending loop stopped unexpectedly; it starts again in %.0f s "
+                              "(invoices stay queued)", FORWARDER_RESTART_DELAY)
+                await asyncio.sleep(FORWARDER_RESTART_DELAY)
 
     async def stop(self) -> None:
         """Stop intake (answers already in progress are finished), then sending, then storage."""
@@ -116,6 +153,10 @@ class Core:
             self._forwarder_task.cancel()
             await asyncio.gather(self._forwarder_task, return_exceptions=True)
             self._forwarder_task = None
+        if self._backup_task is not None:  # a backup already copying finishes in its thread
+            self._backup_task.cancel()
+            await asyncio.gather(self._backup_task, return_exceptions=True)
+            self._backup_task = None
         await self._cleanup()
 
     async def _cleanup(self) -> None:
@@ -136,6 +177,11 @@ class Core:
         s = self.settings
         log.info("RIMS Utility %s: POS endpoint %s/api/invoice", __version__, self.base_url)
         log.info("sending to %s; data in %s", upstream_url, s.data_dir)
+        if self._security is not None and self._security.lan:
+            log.warning("%s", self._security.describe())
+        elif s.allowed_clients:
+            log.info("allowed_clients has no effect: listening on %s accepts only this computer "
+                     "(listen on a LAN address with --host to accept other computers)", s.host)
         assert self.registry is not None
         if s.practice:
             log.info("PRACTICE MODE: nothing reaches KPRA. The seed's test user works: NTN %s, "

@@ -1,12 +1,13 @@
 """Opening the SQLite file with the pragmas durability needs, and forward migrations."""
 
 import logging
-import sqlite3
 import time
 from pathlib import Path
 
 import peewee
 
+from app.store import backups, integrity
+from app.store.integrity import DamagedDatabase
 from app.store.models import ALL_MODELS
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,10 @@ def connect(path: Path) -> peewee.SqliteDatabase:
 
 
 def open_database(path: Path) -> peewee.SqliteDatabase:
-    """Open (creating if needed) and migrate."""
+    """Open (creating if needed) and migrate. A damaged file is refused (DamagedDatabase, whose
+    message says how to restore) before anything opens it for writing."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    refuse_if_damaged(path)
     database = connect(path)
     with database.connection_context():
         migrate(database, path)
@@ -64,7 +67,12 @@ def migrate(database: peewee.SqliteDatabase, path: Path) -> None:
     if version == SCHEMA_VERSION:
         return
     if version > 0:
-        backup(database, path.with_name(f"{path.stem}.before-v{version + 1}.{int(time.time())}.bak"))
+        try:
+            backups.take(database.connection(), backups.directory_for(path),
+                         f"before-v{version + 1}")
+        except backups.BackupFailed as why:
+            raise StoreError(f"{path} was not migrated, because the backup before migrating "
+                             f"failed: {why}") from None
     for step in range(version, SCHEMA_VERSION):
         with database.atomic():
             MIGRATIONS[step](database)
@@ -73,12 +81,14 @@ def migrate(database: peewee.SqliteDatabase, path: Path) -> None:
         log.info("database schema migrated to version %d", step + 1)
 
 
-def backup(database: peewee.SqliteDatabase, target: Path) -> Path:
-    """Online copy with SQLite's backup API (consistent even while others write)."""
-    destination = sqlite3.connect(str(target))
-    try:
-        database.connection().backup(destination)
-    finally:
-        destination.close()
-    log.info("database backed up to %s", target)
-    return target
+def refuse_if_damaged(path: Path) -> None:
+    """Raise DamagedDatabase if the file at ``path`` is damaged (read-only check, integrity.py).
+    An empty file counts as damaged when backups exist: it held invoices once."""
+    if not path.exists():
+        return
+    problem = integrity.find_problem(path)
+    if problem is None and path.stat().st_size == 0 and backups.list_backups(
+            backups.directory_for(path)):
+        problem = "the file is empty (0 bytes), but backups exist: its contents were lost"
+    if problem is not None:
+        raise DamagedDatabase(path, problem, backups.restore_advice(path))

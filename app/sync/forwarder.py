@@ -99,7 +99,14 @@ class Forwarder:
     # -------------------------------------------------------------- main loop
 
     async def run(self) -> None:
-        interrupted = await self._store.recover_interrupted()
+        try:
+            # (after a restart of this loop, sends still in flight are not "interrupted")
+            interrupted = await self._store.recover_interrupted(keep=list(self._sending.values()))
+        except StorageUnavailable as why:
+            # E.g. the writer process died with it: try again before claiming anything,
+            # rather than end the forwarder (nothing would be sent until the next start).
+            log.error("cannot check the queue for interrupted sends: %s", why)
+            self._claim_lost, interrupted = True, 0
         if interrupted:
             log.warning("%d invoice(s) were being sent when the utility stopped; they will be "
                         "checked with the authority again", interrupted)

@@ -176,3 +176,34 @@ async def _send_directly(sandbox, number: str) -> None:
     async with aiohttp.ClientSession() as http, http.post(
             sandbox.endpoint_url, json=body, ssl=context) as response:
         assert response.status == 201
+
+
+async def test_an_unexpected_error_in_the_sending_loop_does_not_stop_sending(
+        utility, monkeypatch, caplog):
+    """Intake keeps answering 201 whatever happens to the sending loop, so the loop must never
+    end silently: it is logged and started again (fault injected into one of its steps)."""
+    from app.service import core as core_module
+    from app.sync.forwarder import Forwarder
+
+    monkeypatch.setattr(core_module, "FORWARDER_RESTART_DELAY", 0.05)
+    real_step = Forwarder._step
+    failures = []
+
+    async def failing_once(self):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("injected fault in the sending loop")
+        await real_step(self)
+
+    monkeypatch.setattr(Forwarder, "_step", failing_once)
+    utility.core.forwarder.wake()
+    await wait_for(lambda: failures, what="the injected fault to happen")
+    status, _, _ = await utility.post(invoice("AFTER-FAULT-1"))
+    assert status == 201
+    await wait_for(lambda: _has_state(utility, "AFTER-FAULT-1", "synced"),
+                   what="AFTER-FAULT-1 synced after the loop restarted")
+    assert "sending loop stopped unexpectedly" in caplog.text
+
+
+async def _has_state(utility, number: str, wanted: str) -> bool:
+    return await utility.state_of(number) == wanted

@@ -68,6 +68,8 @@ async def test_second_serve_on_the_same_data_folder_touches_nothing(tmp_path):
                                  json=invoice("ONE-1")) as response:
                 assert response.status == 201
             await wait_for(lambda: _state(http, port, "ONE-1", "synced"), what="ONE-1 synced")
+        await wait_for(lambda: any((data_dir / "backups").glob("*-daily.sqlite3")),
+                       what="the start-up backup to be in place")
         before = _snapshot(data_dir)  # the first instance is idle now
         second = await asyncio.to_thread(run_cli, "serve", "--practice", "--port",
                                          str(free_port()), "--data-dir", str(data_dir))

@@ -2,7 +2,7 @@
 and intake resumes by itself once there is room again. SQLite's own limit on the database size
 (max_page_count on the writer's connection) produces the same SQLITE_FULL error a full disk does."""
 
-import os
+import errno
 import shutil
 import sqlite3
 import subprocess
@@ -79,14 +79,21 @@ def small_filesystem(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
-def _fill(path: Path, leave: int) -> Path:
-    """Fill the filesystem holding ``path`` until about ``leave`` bytes are free."""
+def _fill(path: Path) -> Path:
+    """Fill the filesystem holding ``path`` to the last byte."""
     filler = path / "filler.bin"
-    free = shutil.disk_usage(path).free
-    with filler.open("wb") as out:
-        out.write(b"\0" * max(free - leave, 0))
-        out.flush()
-        os.fsync(out.fileno())
+    chunk = b"\0" * 65536
+    with filler.open("wb", buffering=0) as out:
+        while True:  # big chunks, then smaller ones, until not even one byte fits
+            try:
+                out.write(chunk)
+            except OSError as why:
+                if why.errno != errno.ENOSPC:
+                    raise
+                if len(chunk) == 1:
+                    break
+                chunk = chunk[:len(chunk) // 2]
+    assert shutil.disk_usage(path).free < 65536, "the filesystem did not fill up"
     return filler
 
 
@@ -101,7 +108,7 @@ async def test_a_really_full_disk_answers_503_keeps_everything_and_recovers(
             status, _, _ = await utility.post(invoice(f"DISK-{n}"))
             assert status == 201
             acknowledged.append(f"DISK-{n}")
-        filler = _fill(small_filesystem, leave=0)
+        filler = _fill(small_filesystem)
         note = "x" * 20000  # every post needs new pages now
         statuses = []
         for n in range(40):

@@ -50,3 +50,41 @@ def test_one_changed_field_is_either_valid_or_named(field, value):
     assert Decimal(0) <= invoice.tax_rate <= 100
     assert 0 < len(invoice.invoice_no) <= 50
     assert invoice.payment_mode in (1, 2)
+
+
+# Numbers and dates at the edges of what Decimal and datetime can hold: 1E+999999999 made
+# abs() raise decimal.Overflow, 1E-999999999 was written out as a billion characters (stored,
+# and returned in a warning), and 9999-12-31T23:59:59-14:00 is in the year 10000 once converted
+# to local time (OverflowError). Each was a 500 (or worse) through the real server.
+extreme_decimals = st.builds(
+    lambda digits, exponent, negative: Decimal((int(negative), tuple(digits), exponent)),
+    st.lists(st.integers(0, 9), min_size=1, max_size=30),
+    st.one_of(st.integers(-999_999_999, 999_999_999), st.integers(-120, 20)), st.booleans())
+extreme_numbers = st.one_of(extreme_decimals, extreme_decimals.map(str),
+                            extreme_decimals.map(lambda d: f" {d:e} "))
+edge_dates = st.builds(
+    lambda day, offset, sep: f"{day}{sep}{offset}",
+    st.sampled_from(["0001-01-01T00:00:00", "9999-12-31T23:59:59", "2026-11-21 12:00:00",
+                     "9999-12-31 23:59:59.999999999", "0001-01-01 00:00:00.5"]),
+    st.sampled_from(["", "Z", "+14:00", "-14:00", "+2359", "-23:59", "+00:00"]),
+    st.sampled_from([""]))
+MONEY = ["amount", "tax_rate", "tax_amount", "total_amount", "sales_tax", "payment_mode"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(MONEY), extreme_numbers, min_size=1),
+       st.one_of(st.none(), edge_dates), st.sampled_from(["date_time", "date"]))
+def test_extreme_numbers_and_dates_are_refused_or_kept_small(numbers, date, date_field):
+    fields = VALID | numbers | ({date_field: date} if date else {})
+    if date_field == "date" and date:
+        fields.pop("date_time")
+    try:
+        invoice = parse_submission(fields, now=NOW).invoice
+    except InvoiceValidationError as invalid:
+        assert invalid.errors and all(len(m) < 1000 for m in invalid.errors.values())
+        return
+    # accepted: nothing it stores or shows is larger than what was sent, give or take
+    assert all(len(w.message) < 1000 for w in invoice.warnings), invoice.warnings
+    assert all(abs(value) < 10**12 for value in (invoice.amount, invoice.total_amount,
+                                                invoice.tax_amount))
+    assert len(invoice.received_json) < 2000 and len(invoice.wire_date_time) == 19
