@@ -92,3 +92,6 @@ class Store:
 
     async def summary(self) -> Summary:
         return await self._read(repo.summary)
+
+    async def restored_at(self) -> float | None:
+        return await self._read(repo.restored_at)

@@ -30,6 +30,7 @@ _ROW = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,0)"
 _ON_CONFLICT = " ON CONFLICT (pos_id, invoice_no) DO NOTHING RETURNING pos_id, invoice_no, state"
 _ROWS_PER_INSERT = 1000  # 16 parameters a row, under SQLite's 32766-parameter limit
 LAST_SYNC = "last_synced_at"
+RESTORED_AT = "restored_at"  # when the database was last restored from a backup (restore.py)
 
 
 # ---------------------------------------------------------------- intake (writer, batched)
@@ -244,6 +245,11 @@ def summary(db: SqliteDatabase) -> Summary:
     held = [pos for pos in list_pos(db) if pos.held_reason]
     return Summary(counts=counts, oldest_pending_at=oldest,
                    last_synced_at=float(last[0]) if last else None, held=held)
+
+
+def restored_at(db: SqliteDatabase) -> float | None:
+    row = db.execute_sql("SELECT value FROM meta WHERE name = ?", (RESTORED_AT,)).fetchone()
+    return float(row[0]) if row else None
 
 
 # ---------------------------------------------------------------- helpers

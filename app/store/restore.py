@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.domain.states import PENDING_STATES
-from app.store import backups, integrity
+from app.store import backups, integrity, repository
 from app.store.database import SCHEMA_VERSION
 
 _COMPANIONS = ("-wal", "-shm", "-journal")
@@ -119,8 +119,12 @@ def _prepare(copy: Path, backup: Path) -> Contents:
         contents = _contents(connection, backup)
         connection.execute("PRAGMA synchronous=FULL")
         with connection:
+            now = time.time()
             connection.execute(f"UPDATE invoice SET ambiguous = 1, updated_at = ? "
-                               f"WHERE state IN ({_PENDING})", (time.time(),))
+                               f"WHERE state IN ({_PENDING})", (now,))
+            # Sales made before now that the till sends again may already be at KPRA.
+            connection.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                               (repository.RESTORED_AT, repr(now)))
     finally:
         connection.close()
     return contents

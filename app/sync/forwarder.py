@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from app.connectors.outcomes import (
     Accepted,
@@ -22,6 +23,7 @@ from app.connectors.outcomes import (
     Rejected,
     RetryLater,
 )
+from app.domain.invoice import WIRE_DATETIME
 from app.store.gateway import Store
 from app.store.records import AttemptRecord, InvoiceRecord
 from app.store.writer import StorageUnavailable
@@ -202,6 +204,18 @@ class Forwarder:
         attempt = AttemptRecord(started, duration, status, _kind(outcome), outcome.message)
         await self._apply(invoice, outcome, attempt)
 
+    async def _resent_after_restore(self, invoice: InvoiceRecord) -> bool:
+        """A sale made before the database was restored from a backup, sent again by the till
+        after it: its first copy may have reached KPRA and been lost with the damaged file."""
+        restored = await self._store.restored_at()
+        if restored is None or invoice.received_at < restored:
+            return False
+        try:
+            sold = datetime.strptime(invoice.date_time, WIRE_DATETIME).timestamp()
+        except (ValueError, OverflowError, OSError):
+            return False
+        return sold < restored
+
     async def _apply(self, invoice: InvoiceRecord, outcome: Outcome,
                      attempt: AttemptRecord) -> None:
         now = time.time()
@@ -216,6 +230,13 @@ class Forwarder:
                                          attempt.http_status, "already_recorded",
                                          "KPRA already has this invoice from an earlier send "
                                          "whose answer was lost: it is synced.")
+                    await self._record(self._store.mark_synced, invoice.id, transaction_id, note)
+                elif await self._resent_after_restore(invoice):
+                    note = AttemptRecord(attempt.started_at, attempt.duration_ms,
+                                         attempt.http_status, "already_recorded",
+                                         "KPRA already has this invoice: it was sent before the "
+                                         "database was restored from a backup, and the till "
+                                         "sent it again. It is synced.")
                     await self._record(self._store.mark_synced, invoice.id, transaction_id, note)
                 else:
                     note = AttemptRecord(

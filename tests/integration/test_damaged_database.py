@@ -311,6 +311,48 @@ async def _is(http: aiohttp.ClientSession, number: str, state: str) -> bool:
     return await _state(http, number) == state
 
 
+async def test_a_sale_sent_again_after_a_restore_is_synced_not_rejected(tmp_path: Path):
+    """The backup predates an invoice that did reach KPRA. After the restore the till sends it
+    again; KPRA says it already has it. That is our own earlier send, not another program's, so
+    the invoice is synced, not rejected (a new sale after the restore keeps the strict rule)."""
+    data_dir = tmp_path / "data"
+    _config(data_dir, backup_interval=0.3, backup_keep=1000)
+    port = free_port()
+    process = _start(data_dir, port)
+    try:
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as http:
+            await wait_for(lambda: _up(http), what="serve to answer")
+            assert await _post(http, "S-1") == 201
+            await wait_for(lambda: _is(http, "S-1", "synced"), what="S-1 synced")
+            chosen = await wait_for(lambda: _backup_holding(data_dir / "backups", 1),
+                                    what="a backup holding S-1")
+            assert await _post(http, "S-2") == 201  # reaches KPRA, but is not in the backup
+            await wait_for(lambda: _is(http, "S-2", "synced"), what="S-2 synced")
+    finally:
+        await _stop(process)
+
+    _overwrite_middle_pages(data_dir / DB)
+    result = run_cli("restore", chosen.path.name, "--data-dir", str(data_dir))
+    assert result.returncode == 0, result.stderr
+
+    port = free_port()
+    process = _start(data_dir, port)
+    try:
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as http:
+            await wait_for(lambda: _up(http), what="serve to answer after the restore")
+            assert await _state(http, "S-2") is None, "S-2 was lost with the damaged file"
+            assert await _post(http, "S-2") == 201  # the till sends it again
+            await wait_for(lambda: _state_in(http, "S-2", {"synced", "rejected"}),
+                           what="S-2 sent again")
+            assert await _state(http, "S-2") == "synced"
+    finally:
+        await _stop(process)
+
+
+async def _state_in(http: aiohttp.ClientSession, number: str, states: set[str]) -> bool:
+    return await _state(http, number) in states
+
+
 def test_restore_refuses_a_damaged_backup_and_changes_nothing(data_dir: Path):
     backup = backups.list_backups(data_dir / "backups")[0].path
     bad = backup.with_name(backup.name.replace("daily", "manual"))
