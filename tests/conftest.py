@@ -10,6 +10,22 @@ import pytest
 # Tests must never write into the developer's real data folder.
 os.environ.pop("RIMS_DATA_DIR", None)
 
+_FIGURES = pytest.StashKey[list[str]]()
+
+
+def add_figures(config: pytest.Config, *lines: str) -> None:
+    """Lines for the "figures" section printed at the end of the run (pytest captures test
+    output; this shows in CI logs without -s). Long modes report their figures this way."""
+    config.stash.setdefault(_FIGURES, []).extend(lines)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    lines = config.stash.get(_FIGURES, [])
+    if lines:
+        terminalreporter.section("figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
 
 async def wait_for(condition: Callable[[], Awaitable[object] | object], *, timeout: float = 20.0,
                    what: str = "condition", interval: float = 0.02) -> object:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from app.sandbox.kpra import KpraSandbox
+from tests.conftest import add_figures
 
 SHORT_CYCLES = 5
-_REPORT_KEY = pytest.StashKey[list[str]]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -28,24 +28,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "reliability: crash/restart and upstream chaos tests (tests/reliability)")
-    config.stash[_REPORT_KEY] = []
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    lines = config.stash.get(_REPORT_KEY, [])
-    if lines:
-        terminalreporter.section("reliability summary")
-        for line in lines:
-            terminalreporter.write_line(line)
 
 
 @pytest.fixture
 def report(request: pytest.FixtureRequest):
     """report(*lines): shown in the terminal summary at the end of the run."""
-    lines = request.config.stash[_REPORT_KEY]
-
     def add(*new: str) -> None:
-        lines.extend(new)
+        add_figures(request.config, *new)
         print(*new, sep="\n")  # also in the test's captured output if it fails
 
     return add
