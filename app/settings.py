@@ -45,6 +45,9 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()  # LAN mode: names the tills use for this computer
     idle_timeout: float = 15.0  # close a connection idle (or still sending its headers) this long
     body_timeout: float = 10.0  # a request body must arrive within this many seconds
+    # The dashboard (server/session_api.py): a sign-in lasts this long (in memory only: a restart
+    # signs everyone out).
+    session_lifetime: float = 12 * 3600.0
 
     @property
     def db_path(self) -> Path:
@@ -119,6 +122,8 @@ def _check(settings: Settings) -> None:
             raise SettingsError(f"allowed_hosts: {entry!r} is not a host name (e.g. shop-pc)")
     if settings.idle_timeout <= 0 or settings.body_timeout <= 0:
         raise SettingsError("idle_timeout and body_timeout must be more than 0 seconds")
+    if settings.session_lifetime <= 0:
+        raise SettingsError("session_lifetime must be more than 0 seconds")
 
 
 def _names(value: object, name: str) -> tuple[str, ...]:

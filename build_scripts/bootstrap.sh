@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Bring a machine (Debian 12, Python >= 3.11) up to what RIMS Utility needs:
 #   1. Debian packages for the headless Secret Service used by `keyring`
-#      (dbus, gnome-keyring, libsecret-tools) -- installed only if missing;
+#      (dbus, gnome-keyring, libsecret-tools), and `chromium` for the browser
+#      tests (tests/browser, driven by PyPI playwright; `playwright install`
+#      is never used) -- installed only if missing. Chromium is large (~115 MB,
+#      ~10 s on this machine kind), so only the first run pays for it;
 #   2. a virtualenv in <repo>/.venv with `pip install -e ".[test]"`, redone only
 #      when pyproject.toml changed since the last successful install.
 #
@@ -19,7 +22,7 @@ cd "$ROOT"
 VENV="$ROOT/.venv"
 EXTRAS="test"
 STAMP="$VENV/.rims-bootstrap.stamp"
-APT_PACKAGES=(dbus gnome-keyring libsecret-tools)
+APT_PACKAGES=(dbus gnome-keyring libsecret-tools chromium)
 PYTHON=${PYTHON:-python3}
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }

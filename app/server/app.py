@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from app.server import invoice_api, openapi, security, status_api
+from app.server import dashboard_api, invoice_api, openapi, pages, security, session_api, status_api
 from app.server.deps import ServerDeps
 from app.server.invoice_api import DEPS, MAX_BODY
 from app.server.responses import error_shape
@@ -10,9 +10,13 @@ from app.server.responses import error_shape
 
 def make_app(deps: ServerDeps) -> web.Application:
     # error_shape is outermost, so every answer (including aiohttp's own 404/405/413) has the
-    # one JSON error shape. Then the localhost security checks (security.py), before any route.
+    # one JSON error shape. Then the localhost security checks (security.py), before any route;
+    # then the dashboard's session and CSRF checks (session_api.py; they throttle their own
+    # failed sign-ins, so security.py's key-guessing throttle leaves those paths alone).
     policy = deps.security or security.SecurityPolicy.build("127.0.0.1")
-    app = web.Application(middlewares=[error_shape, security.middleware(policy)],
+    app = web.Application(middlewares=[error_shape,
+                                       security.middleware(policy, session_api.GUARDED),
+                                       session_api.session_guard],
                           client_max_size=MAX_BODY)
     app[DEPS] = deps
     app.router.add_post("/api/invoice", invoice_api.post_invoice)
@@ -21,4 +25,14 @@ def make_app(deps: ServerDeps) -> web.Application:
     app.router.add_get("/api/qr", status_api.qr_code)
     app.router.add_get("/", status_api.home)
     app.router.add_get("/api/openapi.json", openapi.openapi_document)
+    # The dashboard: its pages, and its JSON API (every /api/dashboard/ route needs a session).
+    for path in pages.PAGES:
+        app.router.add_get(path, pages.page)
+    app.router.add_get("/web/{name}", pages.asset)
+    app.router.add_get("/favicon.ico", pages.favicon)
+    app.router.add_post(session_api.SESSION_PATH, session_api.sign_in)
+    app.router.add_get(session_api.SESSION_PATH, session_api.current_session)
+    app.router.add_delete(session_api.SESSION_PATH, session_api.sign_out)
+    app.router.add_get("/api/dashboard/sending", dashboard_api.get_sending)
+    app.router.add_post("/api/dashboard/sending", dashboard_api.set_sending)
     return app

@@ -264,7 +264,10 @@ def _own_names(host: str) -> list[str]:
     return names
 
 
-def middleware(policy: SecurityPolicy) -> Middleware:
+def middleware(policy: SecurityPolicy, own_throttle: tuple[str, ...] = ()) -> Middleware:
+    """``own_throttle``: path prefixes whose routes throttle their own failures (the dashboard's
+    sign-in): the key-guessing throttle neither refuses nor counts requests to them."""
+
     @web.middleware
     async def localhost_security(request: web.Request, handler: Handler) -> web.StreamResponse:
         remote = request.remote
@@ -295,7 +298,7 @@ def middleware(policy: SecurityPolicy) -> Middleware:
                          "browser. RIMS Utility accepts it only from the POS software itself or "
                          f"from its own pages ({policy.own_url()}).", broken)
             key = client_key(remote)
-            wait = policy.throttle.retry_after(key)
+            wait = None if request.path.startswith(own_throttle) else policy.throttle.retry_after(key)
             if wait is not None:
                 seconds = max(1, math.ceil(wait))
                 return error(
@@ -321,7 +324,8 @@ def middleware(policy: SecurityPolicy) -> Middleware:
         finally:
             if deadline is not None:
                 deadline.cancel()
-        if state_changing and response.status == 401 and policy.throttle.failed(key):
+        if (state_changing and response.status == 401 and not request.path.startswith(own_throttle)
+                and policy.throttle.failed(key)):
             log.warning("%d requests with a wrong NTN / POS ID / key from %s within %g s: its "
                         "requests are refused for the next %g s", policy.throttle.max_failures,
                         key, policy.throttle.window, policy.throttle.cooling)

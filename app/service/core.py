@@ -14,6 +14,7 @@ from app.connectors.outcomes import Credentials
 from app.server.app import make_app
 from app.server.deps import ServerDeps
 from app.server.security import SecurityPolicy, handler_args
+from app.server.sessions import SessionStore
 from app.service import instance
 from app.service.backup_schedule import keep_daily_backups
 from app.service.registry import PosRegistry
@@ -116,7 +117,8 @@ class Core:
             store=self.store, auth=self.registry, forwarder_status=self.forwarder.status,
             invoice_saved=self.forwarder.wake, upstream_name=self._connector.display_name,
             upstream_url=upstream_url, version=__version__, practice=s.practice,
-            security=self._security)
+            security=self._security, sessions=SessionStore(s.session_lifetime),
+            set_sending_paused=self._set_sending_paused)
         self._runner = web.AppRunner(make_app(deps), access_log=None, handle_signals=False,
                                      shutdown_timeout=5.0, **handler_args(s.idle_timeout))
         await self._runner.setup()
@@ -128,6 +130,16 @@ class Core:
         self._backup_task = asyncio.create_task(
             keep_daily_backups(s.db_path, s.backup_interval, s.backup_keep), name="rims-backups")
         self._log_started(upstream_url)
+
+    def _set_sending_paused(self, paused: bool) -> None:
+        """The dashboard's pause / resume (until the next start: settings.sending_paused)."""
+        assert self.forwarder is not None
+        if paused:
+            self.forwarder.pause()
+        else:
+            self.forwarder.resume()
+        log.info("sending to the tax authority %s from the dashboard",
+                 "paused" if paused else "resumed")
 
     async def _keep_forwarding(self) -> None:
         """The sending loop must never stop silently while intake goes on answering 201: an

@@ -26,7 +26,7 @@ from app.server.app import make_app
 from app.server.deps import ServerDeps
 from app.server.invoice_api import MAX_BODY
 from tests.conftest import wait_for
-from tests.integration.conftest import POS_ID, Utility, configure_pos, invoice
+from tests.integration.conftest import KEY, POS_ID, Utility, configure_pos, invoice
 
 DOC = openapi.build(__version__)
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -274,6 +274,8 @@ async def test_real_answers_are_documented_and_match_their_schemas(utility):
     served, _ = await client.send("GET", "/api/openapi.json", "/api/openapi.json", 200)
     assert served == DOC, "the served document is the one built in app/server/openapi.py"
 
+    await _dashboard_answers(client)
+
     # a POS whose key the tax authority refuses: held, and health needs attention
     await client.post(201, json=invoice("DOC-H", **HELD))
     await wait_for(lambda: _state(client, "DOC-H", "held", "P-HELD"), what="DOC-H held")
@@ -311,6 +313,50 @@ async def test_real_answers_are_documented_and_match_their_schemas(utility):
     documented = set(DOC["paths"]["/api/invoice"]["post"]["responses"])
     seen = {str(s) for p, m, s in client.seen if p == "/api/invoice"}
     assert documented - seen <= {"500", "408"}, sorted(documented - seen)
+
+
+async def _dashboard_answers(client: Client) -> None:
+    """The dashboard's pages, sign-in, session, sign-out and its API (session_api.py)."""
+    for path in ("/login.html", "/dashboard.html"):
+        await client.send("GET", path, path, 200)
+    for name in ("style.css", "session.js"):
+        await client.send("GET", f"/web/{name}", "/web/{name}", 200)
+    await client.send("GET", "/web/other.js", "/web/{name}", 404)
+    await client.send("GET", "/favicon.ico", "/favicon.ico", 200)
+    session, sending = "/api/session", "/api/dashboard/sending"
+    await client.send("GET", session, session, 401)
+    await client.send("GET", sending, sending, 401)
+    await client.send("POST", sending, sending, 401, json={"paused": True})
+    await client.send("DELETE", session, session, 401)
+    await client.send("POST", session, session, 400, json={"pos_id": ""})
+    await client.send("POST", session, session, 415, data=b"x", headers={
+        "Content-Type": "text/plain"})
+    await client.send("POST", session, session, 401, json={"pos_id": POS_ID, "key": "wrong"})
+    await client.send("POST", session, session, 403, json={"pos_id": POS_ID, "key": KEY},
+                      headers={"Origin": "http://evil.example"})
+    signed_in, headers = await client.send("POST", session, session, 200,
+                                           json={"pos_id": POS_ID, "key": KEY})
+    token = headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    cookie = {"Cookie": f"rims_session={token}"}
+    csrf = {**cookie, "X-CSRF-Token": signed_in["data"]["csrf_token"]}
+    await client.send("GET", session, session, 200, headers=cookie)
+    await client.send("GET", sending, sending, 200, headers=cookie)
+    await client.send("POST", sending, sending, 403, json={"paused": True}, headers=cookie)
+    await client.send("POST", sending, sending, 400, json={"paused": 1}, headers=csrf)
+    await client.send("POST", sending, sending, 415, data=b"{}", headers={
+        **csrf, "Content-Type": "text/plain"})
+    await client.send("POST", sending, sending, 200, json={"paused": True}, headers=csrf)
+    await client.send("POST", sending, sending, 200, json={"paused": False}, headers=csrf)
+    await client.send("PUT", session, session, 405, headers=csrf)
+    await client.send("DELETE", session, session, 403, headers=cookie)
+    await client.send("DELETE", session, session, 200, headers=csrf)
+    await client.send("GET", session, session, 401, headers=cookie)
+    for _ in range(30):
+        answer, _ = await client.send("POST", session, session, {401, 429},
+                                      json={"pos_id": POS_ID, "key": "wrong"})
+        if answer["status"] == 429:
+            break
+    assert answer["status"] == 429
 
 
 async def _state(client: Client, number: str, state: str, pos_id: str = POS_ID) -> bool:
