@@ -2,6 +2,7 @@
 
 import logging
 import time
+from decimal import Context, Decimal
 from pathlib import Path
 
 import peewee
@@ -26,7 +27,20 @@ def _v1(database: peewee.SqliteDatabase) -> None:
         database.create_tables(ALL_MODELS)
 
 
-MIGRATIONS = [_v1]  # MIGRATIONS[n] takes the schema from version n to n + 1
+def _v2(database: peewee.SqliteDatabase) -> None:
+    """The dashboard's lists and reports (store/listing.py, store/reports.py): newest invoice
+    date first, filtered by state or POS, searched by invoice number, summed by date range.
+    Every index ends in the rowid, so (date_time, id) keyset pages need no sort."""
+    for sql in (
+        "CREATE INDEX IF NOT EXISTS invoice_date_time ON invoice (date_time)",
+        "CREATE INDEX IF NOT EXISTS invoice_state_date_time ON invoice (state, date_time)",
+        "CREATE INDEX IF NOT EXISTS invoice_pos_date_time ON invoice (pos_id, date_time)",
+        "CREATE INDEX IF NOT EXISTS invoice_invoice_no ON invoice (invoice_no)",
+    ):
+        database.execute_sql(sql)
+
+
+MIGRATIONS = [_v1, _v2]  # MIGRATIONS[n] takes the schema from version n to n + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -34,12 +48,31 @@ class StoreError(RuntimeError):
     pass
 
 
+class DecimalSum:
+    """SQL aggregate ``dec_sum(text)``: the exact sum of money stored as decimal text, returned
+    as text. SQLite's own SUM would read the text as floating point."""
+
+    _context = Context(prec=60)  # 10^12 × a million rows with any sensible decimals fits
+
+    def __init__(self) -> None:
+        self.total = Decimal(0)
+
+    def step(self, value: str | None) -> None:
+        if value is not None:
+            self.total = self._context.add(self.total, Decimal(value))
+
+    def finalize(self) -> str:
+        return format(self.total, "f")  # plain decimal text, never an exponent
+
+
 def connect(path: Path) -> peewee.SqliteDatabase:
     """The database with the durability pragmas, not yet migrated. Each thread (and the writer
     process) gets its own connection."""
-    return peewee.SqliteDatabase(
+    database = peewee.SqliteDatabase(
         str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE", check_same_thread=False
     )
+    database.register_aggregate(DecimalSum, "dec_sum", 1)
+    return database
 
 
 def open_database(path: Path) -> peewee.SqliteDatabase:

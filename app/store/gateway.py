@@ -9,6 +9,8 @@ from typing import Any
 
 import peewee
 
+from app.domain.states import State
+from app.store import listing, reports
 from app.store import repository as repo
 from app.store.database import open_database
 from app.store.records import AttemptRecord, InvoiceRecord, PosRecord, Summary
@@ -77,6 +79,12 @@ class Store:
     async def upsert_pos(self, ntn: str, pos_id: str, upstream: str = "kpra") -> None:
         await self._write(repo.upsert_pos, ntn, pos_id, upstream)
 
+    async def retry_invoice(self, invoice_id: int, who: str) -> tuple[str, int]:
+        return await self._write(repo.retry_invoice, invoice_id, who)
+
+    async def retry_all(self, states: list[str], who: str) -> tuple[int, list[str]]:
+        return await self._write(repo.retry_all, states, who)
+
     # reads
     async def get_invoice(self, pos_id: str, invoice_no: str) -> InvoiceRecord | None:
         return await self._read(repo.get_invoice, pos_id, invoice_no)
@@ -95,3 +103,38 @@ class Store:
 
     async def restored_at(self) -> float | None:
         return await self._read(repo.restored_at)
+
+    # the dashboard's reads (listing.py, reports.py)
+    async def list_invoices(self, f: listing.InvoiceFilter, limit: int,
+                            after: listing.Cursor | None = None
+                            ) -> tuple[list[InvoiceRecord], listing.Cursor | None]:
+        return await self._read(listing.list_invoices, f, limit, after)
+
+    async def export_rows(self, f: listing.InvoiceFilter, batch: int,
+                          after: listing.Cursor | None = None
+                          ) -> tuple[list[tuple], listing.Cursor | None]:
+        return await self._read(listing.export_rows, f, batch, after)
+
+    async def invoice_with_attempts(self, invoice_id: int
+                                    ) -> tuple[InvoiceRecord, list[AttemptRecord]] | None:
+        return await self._read(listing.invoice_with_attempts, invoice_id)
+
+    async def pos_ids(self) -> list[str]:
+        return await self._read(listing.pos_ids)
+
+    async def totals(self, f: listing.InvoiceFilter) -> reports.Totals:
+        return await self._read(reports.totals, f)
+
+    async def per_period(self, f: listing.InvoiceFilter, period: str
+                         ) -> dict[str, reports.Totals]:
+        return await self._read(reports.per_period, f, period)
+
+    async def sales(self, f: listing.InvoiceFilter, period: str) -> list[reports.SalesRow]:
+        return await self._read(reports.sales, f, period)
+
+    async def per_day_and_state(self, f: listing.InvoiceFilter
+                                ) -> dict[tuple[str, State], reports.Totals]:
+        return await self._read(reports.per_day_and_state, f)
+
+    async def problems(self) -> list[tuple[State, str, int]]:
+        return await self._read(reports.problems)

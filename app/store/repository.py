@@ -206,6 +206,59 @@ def upsert_pos(db: SqliteDatabase, ntn: str, pos_id: str, upstream: str = "kpra"
         "version = version + 1", (pos_id, ntn, upstream, time.time()))
 
 
+def retry_invoice(db: SqliteDatabase, invoice_id: int, who: str) -> tuple[str, int]:
+    """The dashboard's "Retry" on one invoice, after the shopkeeper fixed what was wrong.
+    Rejected → queued now; queued → due now; held → its POS is released (all of that POS's held
+    invoices go back to the queue). Returns (the state it was in, how many invoices were
+    requeued); synced and sending are left alone (0 requeued)."""
+    row = db.execute_sql("SELECT state, pos_id FROM invoice WHERE id = ?",
+                         (invoice_id,)).fetchone()
+    if row is None:
+        return "missing", 0
+    state, pos_id = State(row[0]), row[1]
+    now = time.time()
+    if state is State.HELD:
+        _note_retry(db, invoice_id, now, who)
+        return state.value, release_pos(db, pos_id)
+    if state not in (State.REJECTED, State.QUEUED):
+        return state.value, 0
+    _note_retry(db, invoice_id, now, who)
+    db.execute_sql(
+        "UPDATE invoice SET state = 'queued', next_attempt_at = ?, updated_at = ?, "
+        "last_error = NULL WHERE id = ?", (now, now, invoice_id))
+    return state.value, 1
+
+
+def retry_all(db: SqliteDatabase, states: Sequence[str], who: str) -> tuple[int, list[str]]:
+    """Retry every rejected and/or held invoice (``states``). Returns (how many were
+    requeued, the POSes released)."""
+    now = time.time()
+    requeued = 0
+    released: list[str] = []
+    if State.REJECTED.value in states:
+        ids = [i for (i,) in db.execute_sql("SELECT id FROM invoice WHERE state = 'rejected'")]
+        for invoice_id in ids:
+            _note_retry(db, invoice_id, now, who)
+        db.execute_sql(
+            "UPDATE invoice SET state = 'queued', next_attempt_at = ?, updated_at = ?, "
+            "last_error = NULL WHERE state = 'rejected'", (now, now))
+        requeued += len(ids)
+    if State.HELD.value in states:
+        held = {pos_id for (pos_id,) in db.execute_sql(
+            "SELECT pos_id FROM pos WHERE held_reason IS NOT NULL UNION "
+            "SELECT DISTINCT pos_id FROM invoice WHERE state = 'held'")}
+        for pos_id in sorted(held):
+            requeued += release_pos(db, pos_id)
+            released.append(pos_id)
+    return requeued, released
+
+
+def _note_retry(db: SqliteDatabase, invoice_id: int, now: float, who: str) -> None:
+    _add_attempt(db, invoice_id, AttemptRecord(
+        started_at=now, duration_ms=0, http_status=None, outcome="retry_requested",
+        message=f"Sent again on request from the dashboard (signed in as POS {who})."))
+
+
 # ---------------------------------------------------------------- reads
 
 def get_invoice(db: SqliteDatabase, pos_id: str, invoice_no: str) -> InvoiceRecord | None:

@@ -225,16 +225,17 @@ async def test_a_daily_backup_is_taken_at_start_then_every_interval_keeping_seve
 def test_a_migration_is_preceded_by_a_verified_backup(data_dir: Path,
                                                      monkeypatch: pytest.MonkeyPatch):
     """The next schema version (a step that adds a table) stands in for a real future one."""
-    def _v2(db: object) -> None:
+    def _next(db: object) -> None:
         db.execute_sql("CREATE TABLE next_feature (id INTEGER PRIMARY KEY)")  # type: ignore
 
-    monkeypatch.setattr(database, "MIGRATIONS", [*database.MIGRATIONS, _v2])
+    current = database.SCHEMA_VERSION
+    monkeypatch.setattr(database, "MIGRATIONS", [*database.MIGRATIONS, _next])
     monkeypatch.setattr(database, "SCHEMA_VERSION", len(database.MIGRATIONS))
     open_database(data_dir / DB).close()
-    taken = backups.list_backups(data_dir / "backups", "before-v2")
+    taken = backups.list_backups(data_dir / "backups", f"before-v{current + 1}")
     assert len(taken) == 1
     contents = restoring.inspect(taken[0].path)
-    assert (contents.schema_version, contents.invoices) == (1, GOLDEN_INVOICES)
+    assert (contents.schema_version, contents.invoices) == (current, GOLDEN_INVOICES)
 
 
 def test_backups_taken_in_the_same_second_get_names_in_order(tmp_path: Path, data_dir: Path):

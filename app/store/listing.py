@@ -1,0 +1,137 @@
+"""The dashboard's invoice list: filters, search by invoice number, and keyset pages (newest
+invoice date first). A page costs the same at row 50 and at row 999,950: it starts from the
+last row of the page before (date_time, id), never from an OFFSET. Indexes: database._v2."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from peewee import SqliteDatabase
+
+from app.domain.states import PENDING_STATES, State
+from app.store.records import AttemptRecord, InvoiceRecord
+
+_SELECT = f"SELECT {InvoiceRecord.COLUMNS} FROM invoice"
+UNCONFIRMED = tuple(s for s in State if s is not State.SYNCED)  # not (yet) recorded upstream
+STATE_GROUPS: dict[str, tuple[State, ...]] = {
+    **{s.value: (s,) for s in State},
+    "pending": PENDING_STATES,
+    "unconfirmed": UNCONFIRMED,
+}
+_PREFIX_END = "\U0010ffff"  # sorts after every character: [q, q + this) is "starts with q"
+
+
+@dataclass(frozen=True)
+class InvoiceFilter:
+    """What the list shows; every field optional. Dates are YYYY-MM-DD, inclusive, compared
+    with the invoice's own date_time (the receipt's date)."""
+
+    states: tuple[State, ...] = ()
+    pos_id: str | None = None
+    payment_mode: int | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    invoice_no: str | None = None  # exact, or the start of the number
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next page starts: just after this row in (date_time DESC, id DESC) order."""
+
+    date_time: str
+    id: int
+
+
+def where(f: InvoiceFilter) -> tuple[str, list[object]]:
+    """The WHERE clause (without the keyword; "1" when nothing is filtered) and its parameters.
+    Shared with the exports (every matching row) and the reports."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if len(f.states) == 1:
+        clauses.append("state = ?")
+        params.append(f.states[0].value)
+    elif f.states:
+        clauses.append(f"state IN ({','.join('?' * len(f.states))})")
+        params.extend(s.value for s in f.states)
+    if f.pos_id is not None:
+        clauses.append("pos_id = ?")
+        params.append(f.pos_id)
+    if f.payment_mode is not None:
+        clauses.append("payment_mode = ?")
+        params.append(f.payment_mode)
+    if f.date_from is not None:
+        clauses.append("date_time >= ?")
+        params.append(f.date_from)
+    if f.date_to is not None:  # the whole last day: '2026-11-21 23:59:59' < '2026-11-21~'
+        clauses.append("date_time < ?")
+        params.append(f.date_to + "~")
+    if f.invoice_no:
+        clauses.append("invoice_no >= ? AND invoice_no < ?")
+        params.extend((f.invoice_no, f.invoice_no + _PREFIX_END))
+    return (" AND ".join(clauses) or "1"), params
+
+
+def list_invoices(db: SqliteDatabase, f: InvoiceFilter, limit: int,
+                  after: Cursor | None = None) -> tuple[list[InvoiceRecord], Cursor | None]:
+    """One page of invoices matching ``f`` and the cursor of the next page (None: last page)."""
+    sql, params = where(f)
+    if after is not None:
+        sql += " AND (date_time < ? OR (date_time = ? AND id < ?))"
+        params += [after.date_time, after.date_time, after.id]
+    rows = db.execute_sql(
+        f"{_SELECT} WHERE {sql} ORDER BY date_time DESC, id DESC LIMIT ?",
+        [*params, limit + 1]).fetchall()
+    records = [InvoiceRecord.from_row(row) for row in rows[:limit]]
+    more = len(rows) > limit
+    return records, (Cursor(records[-1].date_time, records[-1].id) if more else None)
+
+
+def export_rows(db: SqliteDatabase, f: InvoiceFilter, batch: int,
+                after: Cursor | None = None) -> tuple[list[tuple], Cursor | None]:
+    """Like list_invoices, but plain row tuples in the export's column order (cheaper than
+    records: an export may walk a million rows)."""
+    sql, params = where(f)
+    if after is not None:
+        sql += " AND (date_time < ? OR (date_time = ? AND id < ?))"
+        params += [after.date_time, after.date_time, after.id]
+    rows = db.execute_sql(
+        f"SELECT {EXPORT_COLUMNS}, id FROM invoice WHERE {sql} "
+        "ORDER BY date_time DESC, id DESC LIMIT ?", [*params, batch + 1]).fetchall()
+    page = rows[:batch]
+    more = len(rows) > batch
+    return [row[:-1] for row in page], (Cursor(page[-1][2], page[-1][-1]) if more else None)
+
+
+EXPORT_COLUMNS = (
+    "pos_id, invoice_no, date_time, payment_mode, amount, tax_rate, tax_amount, total_amount, "
+    "state, attempts, last_error, transaction_id, received_at, synced_at"
+)
+
+
+def invoice_by_id(db: SqliteDatabase, invoice_id: int) -> InvoiceRecord | None:
+    row = db.execute_sql(f"{_SELECT} WHERE id = ?", (invoice_id,)).fetchone()
+    return InvoiceRecord.from_row(row) if row else None
+
+
+def invoice_with_attempts(db: SqliteDatabase, invoice_id: int
+                          ) -> tuple[InvoiceRecord, list[AttemptRecord]] | None:
+    """One invoice and its audit trail. (Not in one transaction: atomic() here would take the
+    write lock. An attempt added between the two reads shows up next refresh.)"""
+    record = invoice_by_id(db, invoice_id)
+    if record is None:
+        return None
+    rows = db.execute_sql(
+        "SELECT started_at, duration_ms, http_status, outcome, message FROM attempt "
+        "WHERE invoice_id = ? ORDER BY id", (invoice_id,)).fetchall()
+    return record, [AttemptRecord(*row) for row in rows]
+
+
+def pos_ids(db: SqliteDatabase) -> Sequence[str]:
+    """Every POS that has sent an invoice or is configured (the list's POS filter)."""
+    # A loose index scan: one index probe per POS, not a walk over every invoice.
+    rows = db.execute_sql(
+        "WITH RECURSIVE seen(pos_id) AS (SELECT MIN(pos_id) FROM invoice UNION ALL "
+        "SELECT (SELECT MIN(pos_id) FROM invoice WHERE pos_id > seen.pos_id) FROM seen "
+        "WHERE seen.pos_id IS NOT NULL) "
+        "SELECT pos_id FROM seen WHERE pos_id IS NOT NULL UNION SELECT pos_id FROM pos "
+        "ORDER BY 1").fetchall()
+    return [pos_id for (pos_id,) in rows]
