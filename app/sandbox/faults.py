@@ -34,6 +34,7 @@ class Fault(enum.Enum):
     DROP = "drop"
     RATE_LIMIT = "rate_limit"
     UNAUTHORIZED = "unauthorized"
+    REJECT = "reject"  # a 400 about the invoice's data: what a stricter rule upstream says
     RESET = "reset"  # the connection breaks after the body arrived, before it is handled
 
 
@@ -62,8 +63,10 @@ _COUNTERS: tuple[tuple[str, Fault], ...] = (
     ("drop_next", Fault.DROP),
     ("rate_limit_next", Fault.RATE_LIMIT),
     ("unauthorized_next", Fault.UNAUTHORIZED),
+    ("reject_next", Fault.REJECT),
 )
 _INTS = ("fail_next", "drop_next", "rate_limit_next", "delay_next", "unauthorized_next",
+         "reject_next",
          "chaos_seed")
 _FLOATS = ("retry_after", "delay", "chaos_slow_max", "chaos_timeout")
 # Chaos: one draw per request picks at most one of these (their probabilities add up to <= 1)...
@@ -85,6 +88,7 @@ _DEFAULTS: dict[str, Any] = {
     "delay": 0.0,
     "delay_next": 0,
     "unauthorized_next": 0,
+    "reject_next": 0,
     "chaos": {},
     "chaos_seed": 0,
     "chaos_slow_max": 0.5,
@@ -97,8 +101,10 @@ class FaultPlan:
 
     - down: the HTTPS site is stopped (the sandbox does that in `set_down`; if only this
       flag is set, requests that still arrive are dropped unanswered).
-    - fail_next / drop_next / rate_limit_next / unauthorized_next: counters, checked in
-      that order; one request consumes one unit of the first non-zero counter.
+    - fail_next / drop_next / rate_limit_next / unauthorized_next / reject_next: counters,
+      checked in that order; one request consumes one unit of the first non-zero counter.
+      reject_next answers 400 about the invoice's data (nothing recorded): the invoice is
+      rejected, and a retry after the fix goes through.
     - retry_after: seconds for the 429 `Retry-After` header.
     - delay: seconds to wait before answering; delay_next: 0 = every request while
       delay > 0, N = only the next N requests (then delay drops back to 0).
@@ -121,6 +127,7 @@ class FaultPlan:
     delay: float
     delay_next: int
     unauthorized_next: int
+    reject_next: int
     chaos: Mapping[str, float]
     chaos_seed: int
     chaos_slow_max: float

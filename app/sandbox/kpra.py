@@ -245,6 +245,9 @@ class KpraSandbox:
             response = answer(429, "Too Many Requests", headers=headers)
         elif decision.fault is Fault.UNAUTHORIZED:
             response = answer(401, "Unauthorized")
+        elif decision.fault is Fault.REJECT:
+            response = answer(400, "Bad Request", errors={
+                "tax_amount": "does not match the tax rate (practice sandbox: reject_next)"})
         elif problem:
             response = answer(400, "Bad Request", errors=problem)
         else:
