@@ -2,7 +2,18 @@
 
 from aiohttp import web
 
-from app.server import dashboard_api, invoice_api, openapi, pages, security, session_api, status_api
+from app.server import (
+    dashboard_api,
+    exports_api,
+    invoice_api,
+    invoices_api,
+    openapi,
+    pages,
+    reports_api,
+    security,
+    session_api,
+    status_api,
+)
 from app.server.deps import ServerDeps
 from app.server.invoice_api import DEPS, MAX_BODY
 from app.server.responses import error_shape
@@ -35,4 +46,15 @@ def make_app(deps: ServerDeps) -> web.Application:
     app.router.add_delete(session_api.SESSION_PATH, session_api.sign_out)
     app.router.add_get("/api/dashboard/sending", dashboard_api.get_sending)
     app.router.add_post("/api/dashboard/sending", dashboard_api.set_sending)
+    app.router.add_get("/api/dashboard/overview", dashboard_api.overview)
+    app.router.add_post("/api/dashboard/retry", dashboard_api.retry_all)
+    app.router.add_get("/api/dashboard/pos", invoices_api.pos_ids)
+    app.router.add_get("/api/dashboard/invoices", invoices_api.list_invoices)
+    app.router.add_get("/api/dashboard/invoices/{invoice_id}", invoices_api.invoice)
+    app.router.add_post("/api/dashboard/invoices/{invoice_id}/retry", invoices_api.retry_invoice)
+    app.router.add_get("/api/dashboard/reports/sales", reports_api.sales)
+    app.router.add_get("/api/dashboard/reports/reconciliation", reports_api.reconciliation)
+    app.router.add_get("/api/dashboard/charts/daily.svg", reports_api.daily_chart)
+    app.router.add_get("/api/dashboard/charts/hourly.svg", reports_api.hourly_chart)
+    app.router.add_get("/api/dashboard/export/{name}.{format}", exports_api.export)
     return app

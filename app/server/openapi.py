@@ -12,6 +12,9 @@ vice versa; real requests of every kind answer a documented status with a body t
 documented schema) and tests/integration/test_openapi_fuzz.py (schemathesis generates requests
 from this document and checks every answer against it, on a live server).
 
+The dashboard's part (its pages, sign-in, and the JSON API under /api/dashboard/) is built in
+app/server/openapi_dashboard.py, with the helpers here; build() puts the two together.
+
 When a handler gains a route, a status or a field, change this document in the same change.
 """
 
@@ -27,9 +30,7 @@ from app.domain.states import State
 from app.domain.validation import ALIASES, MAX_ID, MAX_INVOICE_NO, MAX_KEY
 from app.server.answers import REASONS
 from app.server.invoice_api import DEPS, FORM_TYPES, JSON_TYPES, MAX_BODY
-from app.server.pages import ASSETS
 from app.server.security import MAX_FIELD_SIZE, MAX_HEADERS, MAX_LINE_SIZE
-from app.server.session_api import COOKIE, CSRF_HEADER
 
 OPENAPI_VERSION = "3.1.0"
 SCHEMAS = "#/components/schemas/"
@@ -53,6 +54,8 @@ _DATE_TIME_PATTERN = (
 )
 _WIRE_TIME = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$",
               "examples": ["2026-11-21 12:17:57"]}
+# Money the utility hands out: exact decimal text, never a float ("1160.50", "0.30", "-5").
+_MONEY = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
 _LIMIT = int(MAX_AMOUNT)
 _SMALLEST = float(Decimal(1).scaleb(MIN_ADJUSTED))  # 1e-100
 
@@ -203,7 +206,7 @@ def _invoice_data() -> dict[str, Any]:
 
 def _status_data() -> dict[str, Any]:
     data = _invoice_data()
-    money = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
+    money = _MONEY
     extra = {
         "amount": money, "tax_rate": money, "tax_amount": money, "total_amount": money,
         "payment_mode": {"type": "integer", "enum": [1, 2]},
@@ -215,20 +218,67 @@ def _status_data() -> dict[str, Any]:
         "last_status": {"type": ["integer", "null"],
                         "description": "The HTTP status of the last answer from upstream."},
         "attempts": {"type": "array", "description": "Every send, oldest first (the audit trail).",
-                     "items": {
-                         "type": "object", "additionalProperties": False,
-                         "required": ["at", "http_status", "outcome", "message", "duration_ms"],
-                         "properties": {
-                             "at": _WIRE_TIME,
-                             "http_status": {"type": ["integer", "null"]},
-                             "outcome": {"type": "string"},
-                             "message": {"type": "string"},
-                             "duration_ms": {"type": "integer", "minimum": 0},
-                         }}},
+                     "items": _ref("Attempt")},
     }
     data["properties"] = {**data["properties"], **extra}
     data["required"] = [*data["required"], *extra]
     return data
+
+
+def _attempt() -> dict[str, Any]:
+    return {
+        "type": "object", "additionalProperties": False,
+        "description": "One entry of an invoice's audit trail.",
+        "required": ["at", "http_status", "outcome", "message", "duration_ms"],
+        "properties": {
+            "at": _WIRE_TIME,
+            "http_status": {"type": ["integer", "null"],
+                            "description": "The upstream's HTTP status; null when there was no "
+                                           "answer (or no send: a retry asked for, an "
+                                           "interrupted send)."},
+            "outcome": {"type": "string", "description": "What came of it: accepted, "
+                        "already_recorded, rejected, auth_failed, retry_later, ambiguous; or "
+                        "interrupted (the utility stopped while sending) or retry_requested "
+                        "(Retry on the dashboard)."},
+            "message": {"type": "string"},
+            "duration_ms": {"type": "integer", "minimum": 0},
+        },
+    }
+
+
+def _counts() -> dict[str, Any]:
+    return {"type": "object", "description": "Invoices per state.",
+            "required": [s.value for s in State], "additionalProperties": False,
+            "properties": {s.value: {"type": "integer", "minimum": 0} for s in State}}
+
+
+def _held_pos() -> dict[str, Any]:
+    return {"type": "array", "description": "POSes whose sending is held until their key is "
+                                            "fixed (`rims-utility setup`).",
+            "items": {
+                "type": "object", "additionalProperties": False,
+                "required": ["pos_id", "reason", "since"],
+                "properties": {"pos_id": {"type": "string"}, "reason": {"type": "string"},
+                               "since": {"type": ["string", "null"],
+                                         "pattern": _WIRE_TIME["pattern"]}}}}
+
+
+def _upstream() -> dict[str, Any]:
+    return {
+        "type": "object", "additionalProperties": False,
+        "required": ["name", "url", "reachable", "last_error", "next_try_in_s",
+                     "sending_paused", "in_flight"],
+        "properties": {
+            "name": {"type": "string"},
+            "url": {"type": "string"},
+            "reachable": {"type": ["boolean", "null"],
+                          "description": "null until the first contact."},
+            "last_error": {"type": ["string", "null"]},
+            "next_try_in_s": {"type": "number", "minimum": 0},
+            "sending_paused": {"type": "boolean"},
+            "in_flight": {"type": "integer", "minimum": 0},
+        },
+    }
 
 
 def _health_data() -> dict[str, Any]:
@@ -241,32 +291,12 @@ def _health_data() -> dict[str, Any]:
         "properties": {
             "version": {"type": "string"},
             "practice": {"type": "boolean", "description": "Practice mode: nothing reaches KPRA."},
-            "counts": {"type": "object", "description": "Invoices per state.",
-                       "required": [s.value for s in State], "additionalProperties": False,
-                       "properties": {s.value: {"type": "integer", "minimum": 0} for s in State}},
+            "counts": _counts(),
             "oldest_pending_age_s": seconds,
             "last_successful_sync": {"type": ["string", "null"], "pattern": _WIRE_TIME["pattern"]},
             "last_successful_sync_age_s": seconds,
-            "held_pos": {"type": "array", "items": {
-                "type": "object", "additionalProperties": False,
-                "required": ["pos_id", "reason", "since"],
-                "properties": {"pos_id": {"type": "string"}, "reason": {"type": "string"},
-                               "since": {"type": ["string", "null"]}}}},
-            "upstream": {
-                "type": "object", "additionalProperties": False,
-                "required": ["name", "url", "reachable", "last_error", "next_try_in_s",
-                             "sending_paused", "in_flight"],
-                "properties": {
-                    "name": {"type": "string"},
-                    "url": {"type": "string"},
-                    "reachable": {"type": ["boolean", "null"],
-                                  "description": "null until the first contact."},
-                    "last_error": {"type": ["string", "null"]},
-                    "next_try_in_s": {"type": "number", "minimum": 0},
-                    "sending_paused": {"type": "boolean"},
-                    "in_flight": {"type": "integer", "minimum": 0},
-                },
-            },
+            "held_pos": _held_pos(),
+            "upstream": _upstream(),
         },
     }
 
@@ -369,6 +399,8 @@ def _shared_responses() -> dict[str, Any]:
 
 def build(version: str) -> dict[str, Any]:
     """The whole document (a fresh dict each call)."""
+    from app.server import openapi_dashboard as dashboard  # (it builds on the helpers above)
+
     fields = _invoice_fields()
     form = _form_fields(fields)
     replayed = {"Idempotent-Replayed": {
@@ -387,8 +419,12 @@ def build(version: str) -> dict[str, Any]:
                 "The point-of-sale API of RIMS Utility, on this PC. A POS posts each sale to "
                 "POST /api/invoice; the utility answers once the invoice is safely on disk and "
                 "forwards it to the tax authority in the background, retrying as long as it "
-                "takes. Every answer is JSON in one shape: `{status, message, data}` on success "
-                "and `{status, message, errors: {field: what is wrong}}` on any error. Every GET "
+                "takes. Every JSON answer has one shape: `{status, message, data}` on success "
+                "and `{status, message, errors: {field: what is wrong}}` on any error. "
+                "The shop's dashboard reads its data from /api/dashboard/, which "
+                "needs a session (POST /api/session) and, on every POST, the session's CSRF "
+                "token; there money is exact decimal text (\"1160.50\", never a float) and "
+                "times are this PC's local time, YYYY-MM-DD HH:MM:SS. Every GET "
                 "route also answers HEAD. (What the HTTP parser itself refuses before any route "
                 f"sees it, a request line over {MAX_LINE_SIZE} bytes, a header line over "
                 f"{MAX_FIELD_SIZE} bytes, more than {MAX_HEADERS} headers, or bytes that are "
@@ -469,17 +505,10 @@ def build(version: str) -> dict[str, Any]:
                     {"type": "object", "required": ["openapi", "info", "paths"]},
                     "The OpenAPI 3.1 document of this API.")),
             }},
-            **_dashboard_paths(),
+            **dashboard.paths(),
         },
         "components": {
-            "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": COOKIE,
-                            "description": "Set by POST /api/session (HttpOnly, SameSite=Strict)."},
-                "csrf": {"type": "apiKey", "in": "header", "name": CSRF_HEADER,
-                         "description": "The session's `csrf_token` (from POST or GET "
-                                        "/api/session); required on every state-changing "
-                                        "dashboard request."},
-            },
+            "securitySchemes": dashboard.security_schemes(),
             "schemas": {
                 "Invoice": _invoice_schemas(fields, "One sale, as JSON."),
                 "InvoiceAnswer": _success(_ref("InvoiceData"), 201),
@@ -491,6 +520,7 @@ def build(version: str) -> dict[str, Any]:
                 "InvoiceData": _invoice_data(),
                 "InvoiceStatus": _status_data(),
                 "Health": _health_data(),
+                "Attempt": _attempt(),
                 "Warning": {
                     "type": "object", "additionalProperties": False,
                     "description": "Something odd the shopkeeper should see; never a reason to "
@@ -501,192 +531,9 @@ def build(version: str) -> dict[str, Any]:
                                    "message": {"type": "string"}},
                 },
                 "Error": _error_schema(),
-                **_dashboard_schemas(),
+                **dashboard.schemas(),
             },
-            "responses": {**_shared_responses(), **_dashboard_responses()},
-        },
-    }
-
-
-# ---------------------------------------------------------------- the dashboard (issue 4)
-
-_STATUS_OF.update({"NotSignedIn": "401", "SignInRefused": "401", "DashboardForbidden": "403",
-                   "NotJson": "415", "TooManySignIns": "429", "PageMissing": "404",
-                   "ControlUnavailable": "503"})
-# Dashboard routes: 403 also covers a missing or wrong CSRF token (DashboardForbidden).
-_DASHBOARD_ALWAYS = ("MisdirectedRequest", "MethodNotAllowed", "InternalError")
-_NO_STORE = {"Cache-Control": {"description": "`no-store`: answers about the session are never "
-                                              "cached.", "schema": {"type": "string"}}}
-_PAGE_HEADERS = {
-    name: {"description": description, "schema": {"type": "string"}}
-    for name, description in (
-        ("Content-Security-Policy", "default-src 'self', no inline script, frame-ancestors "
-                                    "'none'."),
-        ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"),
-        ("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"))}
-
-
-def _dashboard_schemas() -> dict[str, Any]:
-    not_blank = r"\S"
-    session = {
-        "type": "object", "additionalProperties": False,
-        "required": ["pos_id", "expires_at", "expires_in_s", "csrf_token"],
-        "properties": {
-            "pos_id": {"type": "string", "description": "The POS signed in."},
-            "expires_at": {**_WIRE_TIME, "description": "When the session ends (this PC's "
-                                                        "local time); sign in again then."},
-            "expires_in_s": {"type": "integer", "minimum": 0},
-            "csrf_token": {"type": "string", "minLength": 1, "description": "Send it as the "
-                           f"{CSRF_HEADER} header with every state-changing dashboard request."},
-        },
-    }
-    sending = {
-        "type": "object", "additionalProperties": False,
-        "required": ["paused", "reachable", "last_error", "next_try_in_s", "in_flight"],
-        "properties": {
-            "paused": {"type": "boolean"},
-            "reachable": {"type": ["boolean", "null"], "description": "null until the first "
-                                                                      "contact."},
-            "last_error": {"type": ["string", "null"]},
-            "next_try_in_s": {"type": "number", "minimum": 0},
-            "in_flight": {"type": "integer", "minimum": 0},
-        },
-    }
-    return {
-        "SignIn": {
-            "type": "object", "required": ["pos_id", "key"],
-            "description": "The POS ID and key configured with `rims-utility setup` (or the "
-                           "setup window). Other fields are ignored.",
-            "properties": {
-                "pos_id": {"type": "string", "minLength": 1, "maxLength": MAX_ID,
-                           "pattern": not_blank},
-                "key": {"type": "string", "minLength": 1, "maxLength": MAX_KEY,
-                        "pattern": not_blank, "description": "Never stored or logged."},
-            },
-        },
-        "SessionAnswer": _success(_ref("Session"), 200),
-        "SignedOutAnswer": _success({"type": "object", "maxProperties": 0}, 200),
-        "Session": session,
-        "SendingChange": {
-            "type": "object", "required": ["paused"],
-            "properties": {"paused": {"type": "boolean", "description": "true pauses sending "
-                                      "to the tax authority (invoices are still received and "
-                                      "kept); false resumes it."}},
-        },
-        "SendingAnswer": _success(_ref("Sending"), 200),
-        "Sending": sending,
-    }
-
-
-def _dashboard_responses() -> dict[str, Any]:
-    header = {"schema": {"type": "string"}}
-    return {
-        "NotSignedIn": _error(401, "No valid session (never signed in, signed out, expired, or "
-                                   "the utility restarted): sign in at /login.html.",
-                              named_fields=True),
-        "SignInRefused": _error(401, "This POS ID and key do not match a POS configured in the "
-                                     "utility."),
-        "DashboardForbidden": _error(
-            403, "Refused: the X-CSRF-Token header is missing or is not this session's token; "
-                 "or (app/server/security.py) a web page from another site sent it through a "
-                 "browser, or this client is not in allowed_clients (LAN mode).",
-            named_fields=True),
-        "NotJson": _error(415, "Send the body as application/json.", named_fields=True),
-        "TooManySignIns": _error(
-            429, "Too many wrong sign-ins from this computer; wait Retry-After seconds.",
-            named_fields=True,
-            headers={"Retry-After": {**header, "description": "Seconds to wait."}}),
-        "PageMissing": _error(404, "The file is not part of the dashboard (or is missing from "
-                                   "this installation)."),
-        "ControlUnavailable": _error(503, "Sending cannot be paused or resumed in this setup.",
-                                     headers={"Retry-After": {**header}}),
-    }
-
-
-def _page(operation_id: str, summary: str, content_types: list[str],
-          parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    operation: dict[str, Any] = {
-        "operationId": operation_id, "summary": summary,
-        "responses": _responses("PageMissing", *_ALWAYS, s200={
-            "description": "The file, with headers that keep it from being framed, sniffed or "
-                           "cached.", "headers": _PAGE_HEADERS,
-            "content": {t: {"schema": {"type": "string"}} for t in content_types}}),
-    }
-    if parameters:
-        operation["parameters"] = parameters
-    return {"get": operation}
-
-
-def _dashboard_paths() -> dict[str, Any]:
-    session_answer = _json(_ref("SessionAnswer"), "Signed in: who, until when, and the CSRF "
-                                                  "token.", _NO_STORE)
-    signed_in = [{"session": []}]
-    acting = [{"session": [], "csrf": []}]
-    return {
-        "/login.html": _page("getLoginPage", "The dashboard's sign-in page", ["text/html"]),
-        "/dashboard.html": _page("getDashboardPage", "The dashboard (its data comes from "
-                                 "/api/session and /api/dashboard/)", ["text/html"]),
-        "/favicon.ico": _page("getFavicon", "The utility's icon (an SVG; browsers ask every "
-                              "site for it)", ["image/svg+xml"]),
-        "/web/{name}": _page("getWebFile", "The pages' style sheet, script and icon",
-                             sorted(set(ASSETS.values())),
-                             [{"name": "name", "in": "path", "required": True,
-                               "schema": {"type": "string", "enum": sorted(ASSETS)}}]),
-        "/api/session": {
-            "post": {
-                "operationId": "signIn",
-                "summary": "Sign in to the dashboard with a configured POS ID and key",
-                "description": (
-                    f"On success sets the `{COOKIE}` cookie (HttpOnly, SameSite=Strict, Path=/, "
-                    "Max-Age = the session lifetime, 12 h by default). Sessions are kept in "
-                    "memory: a restart of the utility signs everyone out. Wrong keys are "
-                    "throttled per computer (429 with Retry-After). A browser may send this only "
-                    "from the utility's own pages (Origin / Sec-Fetch-Site, security.py)."),
-                "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": _ref("SignIn")}}},
-                "responses": _responses(
-                    "BadRequest", "SignInRefused", "BodyTimeout", "TooLarge", "NotJson",
-                    "TooManySignIns", *_ALWAYS, s200={
-                        **session_answer, "headers": {**_NO_STORE, "Set-Cookie": {
-                            "description": f"{COOKIE}=…; HttpOnly; SameSite=Strict; Path=/; "
-                                           "Max-Age=…", "schema": {"type": "string"}}}}),
-            },
-            "get": {
-                "operationId": "getSession",
-                "summary": "Who is signed in (and the session's CSRF token)",
-                "security": signed_in,
-                "responses": _responses("NotSignedIn", *_ALWAYS, s200=session_answer),
-            },
-            "delete": {
-                "operationId": "signOut",
-                "summary": "Sign out: ends the session and clears the cookie",
-                "security": acting,
-                "responses": _responses("NotSignedIn", "DashboardForbidden", *_DASHBOARD_ALWAYS,
-                                        s200=_json(_ref("SignedOutAnswer"), "Signed out.",
-                                                   _NO_STORE)),
-            },
-        },
-        "/api/dashboard/sending": {
-            "get": {
-                "operationId": "getSending",
-                "summary": "Sending to the tax authority: paused or not, reachable, in flight",
-                "security": signed_in,
-                "responses": _responses("NotSignedIn", "DashboardForbidden", *_DASHBOARD_ALWAYS,
-                                        s200=_json(_ref("SendingAnswer"), "Sending now.",
-                                                   _NO_STORE)),
-            },
-            "post": {
-                "operationId": "setSending",
-                "summary": "Pause or resume sending to the tax authority",
-                "security": acting,
-                "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": _ref("SendingChange")}}},
-                "responses": _responses(
-                    "BadRequest", "NotSignedIn", "DashboardForbidden", "BodyTimeout", "TooLarge",
-                    "NotJson", "ControlUnavailable", *_DASHBOARD_ALWAYS,
-                    s200=_json(_ref("SendingAnswer"), "Changed; sending as it is now.",
-                               _NO_STORE)),
-            },
+            "responses": {**_shared_responses(), **dashboard.responses()},
         },
     }
 
@@ -703,5 +550,6 @@ async def openapi_document(request: web.Request) -> web.Response:
 
 if __name__ == "__main__":
     from app import __version__
+    from app.server import openapi  # this module by its own name (openapi_dashboard imports it)
 
-    print(_encoded(__version__).decode())
+    print(openapi._encoded(__version__).decode())

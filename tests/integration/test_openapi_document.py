@@ -3,14 +3,17 @@
 - it is a valid OpenAPI 3.1 document, every schema in it a valid JSON Schema (2020-12);
 - the aiohttp app's routes and the document's operations are the same (path and method);
 - real requests of every kind (valid invoices as JSON and as forms, each kind of validation
-  error, 401, 405, 409, 413, 415, 503, status, health, QR, home, the document itself) get a
+  error, 401, 405, 409, 413, 415, 503, status, health, QR, home, the document itself; the
+  dashboard's pages, session and every /api/dashboard/ operation, signed in and not) get a
   status the document lists for that operation, and a body its schema accepts.
 
 tests/integration/test_openapi_fuzz.py then lets schemathesis generate requests from it."""
 
 import copy
 import inspect
+import io
 import re
+import zipfile
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +28,7 @@ from app.server import openapi
 from app.server.app import make_app
 from app.server.deps import ServerDeps
 from app.server.invoice_api import MAX_BODY
+from app.server.pages import ASSETS
 from tests.conftest import wait_for
 from tests.integration.conftest import KEY, POS_ID, Utility, configure_pos, invoice
 
@@ -319,7 +323,7 @@ async def _dashboard_answers(client: Client) -> None:
     """The dashboard's pages, sign-in, session, sign-out and its API (session_api.py)."""
     for path in ("/login.html", "/dashboard.html"):
         await client.send("GET", path, path, 200)
-    for name in ("style.css", "session.js"):
+    for name in sorted(ASSETS):  # every file of the dashboard, each of its documented type
         await client.send("GET", f"/web/{name}", "/web/{name}", 200)
     await client.send("GET", "/web/other.js", "/web/{name}", 404)
     await client.send("GET", "/favicon.ico", "/favicon.ico", 200)
@@ -347,6 +351,7 @@ async def _dashboard_answers(client: Client) -> None:
         **csrf, "Content-Type": "text/plain"})
     await client.send("POST", sending, sending, 200, json={"paused": True}, headers=csrf)
     await client.send("POST", sending, sending, 200, json={"paused": False}, headers=csrf)
+    await _dashboard_api_answers(client, cookie, csrf)
     await client.send("PUT", session, session, 405, headers=csrf)
     await client.send("DELETE", session, session, 403, headers=cookie)
     await client.send("DELETE", session, session, 200, headers=csrf)
@@ -357,6 +362,162 @@ async def _dashboard_answers(client: Client) -> None:
         if answer["status"] == 429:
             break
     assert answer["status"] == 429
+
+
+DASHBOARD = "/api/dashboard/"
+LIST, DETAIL, RETRY = (f"{DASHBOARD}invoices", f"{DASHBOARD}invoices/{{invoice_id}}",
+                       f"{DASHBOARD}invoices/{{invoice_id}}/retry")
+EXPORT = f"{DASHBOARD}export/{{name}}.{{format}}"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def _dashboard_api_answers(client: Client, cookie: dict[str, str],
+                                 csrf: dict[str, str]) -> None:
+    """Every /api/dashboard/ operation (dashboard_api.py, invoices_api.py, reports_api.py,
+    exports_api.py): each of its answers, signed in and not, checked against the document."""
+    sandbox = client.utility.sandbox
+
+    async def get(url: str, path: str, expect: int = 200, **params: object) -> Any:
+        body, _ = await client.send("GET", url, path, expect, headers=cookie,
+                                    params={k: str(v) for k, v in params.items()})
+        return body
+
+    async def post(url: str, path: str, expect: int, **kwargs: Any) -> dict[str, Any]:
+        body, _ = await client.send("POST", url, path, expect, **{"headers": csrf, **kwargs})
+        assert isinstance(body, dict)
+        return body
+
+    async def id_of(number: str) -> int:
+        return (await get(LIST, LIST, q=number))["data"]["items"][0]["id"]
+
+    # a rejected invoice, and a held one (this POS's key refused once: the POS is held)
+    sandbox.faults.reject_next = 1
+    await client.post(201, json=invoice("DOC-R"))
+    await wait_for(lambda: _state(client, "DOC-R", "rejected"), what="DOC-R rejected")
+    sandbox.faults.unauthorized_next = 1
+    await client.post(201, json=invoice("DOC-U", payment_mode=2))
+    await wait_for(lambda: _state(client, "DOC-U", "held"), what="DOC-U held")
+
+    overview = (await get(f"{DASHBOARD}overview", f"{DASHBOARD}overview"))["data"]
+    assert overview["counts"]["rejected"] and overview["held_pos"] and overview["problems"]
+    pos = (await get(f"{DASHBOARD}pos", f"{DASHBOARD}pos"))["data"]["pos_ids"]
+    assert POS_ID in pos
+
+    # the list: filters, pages, and every kind of invalid parameter named in a 400
+    page = (await get(LIST, LIST, limit=1, state="UNCONFIRMED"))["data"]
+    assert len(page["items"]) == 1 and page["next"]
+    await get(LIST, LIST, limit=1, state="unconfirmed", after=page["next"])
+    for params in ({"q": "DOC-", "pos_id": POS_ID, "payment_mode": 2, "state": "pending"},
+                   {"from": "2026-11-21", "to": "2026-11-21", "state": "synced"}, {"q": " "}):
+        await get(LIST, LIST, **params)
+    for params, field in (({"limit": 0}, "limit"), ({"limit": 201}, "limit"),
+                          ({"limit": "x"}, "limit"), ({"after": "not-a-cursor"}, "after"),
+                          ({"state": "lost"}, "state"), ({"payment_mode": 3}, "payment_mode"),
+                          ({"from": "2026-02-30"}, "from"), ({"to": "21/11/2026"}, "to"),
+                          ({"from": "2026-11-22", "to": "2026-11-21"}, "to"),
+                          ({"q": "x" * (validation.MAX_INVOICE_NO + 1)}, "q"),
+                          ({"pos_id": "p" * (validation.MAX_ID + 1)}, "pos_id")):
+        answer = await get(LIST, LIST, 400, **params)
+        assert field in answer["errors"], (params, answer)
+
+    # detail and retry: rejected → queued, held → POS released, queued → due now,
+    # synced → 409; no such id → 404
+    rejected, held = await id_of("DOC-R"), await id_of("DOC-U")
+    detail = (await get(f"{DASHBOARD}invoices/{rejected}", DETAIL))["data"]
+    assert detail["can_retry"] and detail["attempts_list"][0]["outcome"] == "rejected"
+    for missing in ("999999", "abc", "0"):
+        answer = await get(f"{DASHBOARD}invoices/{missing}", DETAIL, 404)
+        assert "invoice_id" in answer["errors"]
+        await post(f"{DASHBOARD}invoices/{missing}/retry", RETRY, 404)
+    again = await post(f"{DASHBOARD}invoices/{rejected}/retry", RETRY, 200)
+    assert again["data"]["requeued"] == 1 and again["data"]["invoice"]["state"] == "queued"
+    released = await post(f"{DASHBOARD}invoices/{held}/retry", RETRY, 200)
+    assert released["data"]["requeued"] >= 1
+    for number in ("DOC-R", "DOC-U"):
+        await wait_for(lambda n=number: _state(client, n, "synced"), what=f"{number} synced")
+    synced = await post(f"{DASHBOARD}invoices/{rejected}/retry", RETRY, 409)
+    assert synced["errors"] == {"state": "synced"}
+    await client.send("POST", f"{DASHBOARD}invoices/{rejected}/retry", RETRY, 403,
+                      headers=cookie)
+    sending = f"{DASHBOARD}sending"
+    await client.send("POST", sending, sending, 200, json={"paused": True}, headers=csrf)
+    try:
+        await client.post(201, json=invoice("DOC-Q"))
+        queued = await post(f"{DASHBOARD}invoices/{await id_of('DOC-Q')}/retry", RETRY, 200)
+        assert queued["data"]["invoice"]["state"] == "queued"
+        assert queued["data"]["invoice"]["next_attempt_at"]
+    finally:
+        await client.send("POST", sending, sending, 200, json={"paused": False}, headers=csrf)
+
+    # retry everything rejected / held
+    retry_all = f"{DASHBOARD}retry"
+    for body in ({}, {"states": ["held"]}, {"states": ["rejected", "held"]}):
+        await post(retry_all, retry_all, 200, json=body)
+    for body in ({"states": []}, {"states": ["synced"]}, {"states": "rejected"}):
+        assert "states" in (await post(retry_all, retry_all, 400, json=body))["errors"]
+    await post(retry_all, retry_all, 400, data=b"{", headers={
+        **csrf, "Content-Type": "application/json"})
+    await post(retry_all, retry_all, 415, data=b"{}", headers={
+        **csrf, "Content-Type": "text/plain"})
+    await client.send("POST", retry_all, retry_all, 403, json={}, headers=cookie)
+
+    # reports and charts
+    sales, reconciliation = f"{DASHBOARD}reports/sales", f"{DASHBOARD}reports/reconciliation"
+    span = {"from": "2026-11-01", "to": "2026-11-30"}
+    report = (await get(sales, sales, **span))["data"]
+    assert report["rows"] and report["totals"]["count"] >= 3
+    await get(sales, sales, period="MONTH", payment_mode=1, pos_id=POS_ID, state="synced")
+    await get(sales, sales)
+    for params, field in (({"period": "week"}, "period"), ({"from": "soon"}, "from"),
+                          ({"state": "x"}, "state")):
+        assert field in (await get(sales, sales, 400, **params))["errors"]
+    recon = (await get(reconciliation, reconciliation, **span))["data"]
+    assert recon["local"]["count"] == recon["confirmed"]["count"] + recon["unconfirmed"]["count"]
+    await get(reconciliation, reconciliation)
+    assert "to" in (await get(reconciliation, reconciliation, 400, **{
+        "from": "2026-12-01", "to": "2026-11-01"}))["errors"]
+    for name in ("daily", "hourly"):
+        chart = f"{DASHBOARD}charts/{name}.svg"
+        for measure in ({}, {"measure": "sales"}, {"measure": "TAX"}):
+            assert (await get(chart, chart, **measure)).startswith(b"<?xml")
+        assert "measure" in (await get(chart, chart, 400, measure="count"))["errors"]
+
+    # exports
+    for name in ("invoices", "sales", "reconciliation"):
+        body = await get(f"{DASHBOARD}export/{name}.csv", EXPORT, **span)
+        assert body.startswith("\ufeff".encode())
+        body = await get(f"{DASHBOARD}export/{name}.xlsx", EXPORT, period="month")
+        assert zipfile.is_zipfile(io.BytesIO(body))
+    await get(f"{DASHBOARD}export/invoices.csv", EXPORT, state="pending", payment_mode=2)
+    for url, field in ((f"{DASHBOARD}export/invoices.pdf", "format"),
+                       (f"{DASHBOARD}export/everything.csv", "name")):
+        assert field in (await get(url, EXPORT, 404))["errors"]
+    assert "from" in (await get(f"{DASHBOARD}export/sales.xlsx", EXPORT, 400,
+                                **{"from": "x"}))["errors"]
+
+    # without a session: 401 everywhere; another method: 405
+    urls = {f"{DASHBOARD}overview": None, f"{DASHBOARD}pos": None, LIST: None,
+            f"{DASHBOARD}invoices/{rejected}": DETAIL, sales: None, reconciliation: None,
+            f"{DASHBOARD}charts/daily.svg": None, f"{DASHBOARD}charts/hourly.svg": None,
+            f"{DASHBOARD}export/invoices.csv": EXPORT}
+    for url, path in urls.items():
+        await client.send("GET", url, path or url, 401)
+        await client.send("PUT", url, path or url, 405, headers=csrf)
+    for url, path in ((retry_all, retry_all), (f"{DASHBOARD}invoices/{rejected}/retry", RETRY)):
+        await client.send("POST", url, path, 401, json={})
+        await client.send("GET", url, path, 405, headers=cookie)
+
+    # every answer each of these operations documents was seen, but those no request here can
+    # cause: a bug's 500, another Host's 421, a slow or huge body's 408 / 413, and a GET's 403
+    # (only security.py's allowed_clients, in LAN mode, refuses a GET)
+    for (path, method), operation in operations().items():
+        if path.startswith(DASHBOARD) and path != sending:
+            seen = {str(s) for p, m, s in client.seen  # (405: another method on the path)
+                    if p == path and (m == method or s == 405)}
+            unseen = set(operation["responses"]) - seen - {"500", "421", "408", "413"}
+            if method == "GET":
+                unseen.discard("403")
+            assert not unseen, (method, path, sorted(unseen))
 
 
 async def _state(client: Client, number: str, state: str, pos_id: str = POS_ID) -> bool:

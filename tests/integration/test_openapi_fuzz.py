@@ -9,6 +9,12 @@ The server is a real Core (writer process, SQLite file, the KPRA sandbox over HT
 event loop in a background thread, shared by the module: schemathesis sends with `requests`,
 which blocks. Half the generated invoices carry the configured test POS's credentials, so
 generated invoices are really stored (201), replayed and conflict (409), not only refused (401).
+Likewise half the generated dashboard requests (/api/dashboard/, GET and DELETE /api/session)
+carry a live session's cookie and CSRF token (a fresh session each, made on the server: the
+fuzzer signs out, and the sessions are capped), and, if the generated invoice id is even, the id
+of an invoice that exists (odd ones are kept: some are fuzzed invoices, most none); the other half
+carry whatever schemathesis generates for them (a made-up cookie: 401). No cookie is ever kept
+between requests.
 The key-guessing throttle (app/server/throttle.py) is relaxed for this server, or the fuzzer's
 many wrong keys would make nearly every post a 429.
 
@@ -30,6 +36,7 @@ import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +58,11 @@ from app import __version__
 from app.domain import wire_json
 from app.sandbox.kpra import KpraSandbox
 from app.server import openapi
+from app.server.invoice_api import DEPS
+from app.server.session_api import COOKIE, CSRF_HEADER
+from app.server.sessions import SessionStore
 from app.server.throttle import FailureThrottle
+from app.store.listing import InvoiceFilter
 from tests.conftest import add_figures, wait_for
 from tests.integration.conftest import KEY, NTN, POS_ID, Utility, configure_pos, invoice
 
@@ -83,6 +94,13 @@ OPERATIONS = [  # (operation label, request media type or None)
     ("GET /favicon.ico", None),
     ("POST /api/session", None), ("GET /api/session", None), ("DELETE /api/session", None),
     ("GET /api/dashboard/sending", None), ("POST /api/dashboard/sending", None),
+    ("GET /api/dashboard/overview", None), ("POST /api/dashboard/retry", None),
+    ("GET /api/dashboard/pos", None), ("GET /api/dashboard/invoices", None),
+    ("GET /api/dashboard/invoices/{invoice_id}", None),
+    ("POST /api/dashboard/invoices/{invoice_id}/retry", None),
+    ("GET /api/dashboard/reports/sales", None), ("GET /api/dashboard/reports/reconciliation", None),
+    ("GET /api/dashboard/charts/daily.svg", None), ("GET /api/dashboard/charts/hourly.svg", None),
+    ("GET /api/dashboard/export/{name}.{format}", None),
 ]
 
 
@@ -97,6 +115,8 @@ class LiveServer:
     def __init__(self, root: Path):
         self.root = root
         self.base_url = ""
+        self.known_id = 0  # KNOWN's id (GET /api/dashboard/invoices/{invoice_id})
+        self._sessions: SessionStore | None = None
         self._ready = threading.Event()
         self._failed: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -111,6 +131,18 @@ class LiveServer:
         if self._failed is not None:
             raise self._failed
         return self
+
+    def new_session(self) -> tuple[str, str]:
+        """A fresh dashboard session of the test POS: (cookie value, CSRF token). Made on the
+        server's loop, not by signing in: the fuzzer's wrong keys keep the sign-in throttled."""
+        assert self._loop is not None and self._sessions is not None
+        sessions = self._sessions
+
+        async def create() -> tuple[str, str]:
+            new = sessions.create(POS_ID)
+            return new.token, new.session.csrf_token
+
+        return asyncio.run_coroutine_threadsafe(create(), self._loop).result(10)
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None:
@@ -137,6 +169,11 @@ class LiveServer:
         if security is not None:  # the fuzzer sends wrong keys by the hundred
             security.throttle = FailureThrottle(time.monotonic, max_failures=10**9)
         self.base_url = utility.core.base_url
+        runner = getattr(utility.core, "_runner", None)
+        assert runner is not None, "the fuzzer needs the server's sessions (Core._runner)"
+        self._sessions = runner.app[DEPS].sessions
+        records, _ = await utility.core.store.list_invoices(InvoiceFilter(invoice_no=KNOWN), 1)
+        self.known_id = records[0].id
         self._ready.set()
         try:
             await self._stop.wait()
@@ -166,13 +203,30 @@ def live_server(tmp_path_factory, pytestconfig) -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
+        # No cookie is kept (say, from a generated sign-in that worked): a request carries a
+        # session only when _made_real gives it one.
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         yield session
 
 
-def _made_real(case: schemathesis.Case) -> None:
+def _signed_in(path: str, method: str) -> bool:
+    """The requests that need a session: /api/dashboard/, and GET / DELETE /api/session."""
+    return path.startswith("/api/dashboard/") or (path == "/api/session" and method != "POST")
+
+
+def _made_real(case: schemathesis.Case, server: LiveServer) -> None:
     """The configured test POS's NTN, POS ID and key in a generated invoice; an invoice that
-    exists in a status or QR request."""
-    if isinstance(case.body, dict):
+    exists in a status or QR request, or in a dashboard request; a live session's cookie and
+    CSRF token on a dashboard request."""
+    if _signed_in(case.path, case.method.upper()):
+        token, csrf = server.new_session()
+        case.cookies = {**(case.cookies or {}), COOKIE: token}
+        case.headers = {**(case.headers or {}), CSRF_HEADER: csrf}
+    if case.path_parameters and "invoice_id" in case.path_parameters:
+        generated = case.path_parameters["invoice_id"]  # odd: kept (maybe a fuzzed invoice)
+        if not (isinstance(generated, int) and generated % 2):
+            case.path_parameters = {"invoice_id": server.known_id}
+    if isinstance(case.body, dict) and not case.path.startswith("/api/dashboard/"):
         case.body = {**case.body, "ntn": NTN, "pos_id": POS_ID, "key": KEY}
     if case.path_parameters and "pos_id" in case.path_parameters:
         case.path_parameters = {"pos_id": POS_ID, "invoice_no": KNOWN}
@@ -222,7 +276,7 @@ def test_generated_requests_get_documented_answers(live_server, http, request, l
     @given(case=strategy, real=st.booleans())
     def run(case: schemathesis.Case, real: bool) -> None:
         if real:
-            _made_real(case)
+            _made_real(case, live_server)
         response = case.call(base_url=live_server.base_url, session=http, timeout=30)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         SENT[response.status_code] = SENT.get(response.status_code, 0) + 1
