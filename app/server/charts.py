@@ -105,7 +105,8 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[Decimal], *, v
               width: int = 640, height: int = 240, label_every: int = 1,
               show_title: bool = True) -> bytes:
     """A bar per value as a UTF-8 SVG document. ``labels`` name the bars (x axis; every
-    ``label_every``-th one is printed, counting from the first); ``value_name`` says what the
+    ``label_every``-th one is printed, counting back from the last, so the newest day is
+    always labelled); ``value_name`` says what the
     values are ("Sales" → "No sales yet" when every value is zero or there are none)."""
     if len(labels) != len(values):
         raise ValueError(f"{len(labels)} labels for {len(values)} values")
@@ -177,7 +178,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[Decimal], *, v
         out.append('</g>')
 
     out.append(f'<g id="x-labels" text-anchor="middle" fill="{MUTED}">')
-    for i in range(0, len(labels), label_every):
+    for i in range((len(labels) - 1) % label_every, len(labels), label_every):
         out.append(f'<text x="{_n(left_margin + i * slot + slot / 2)}" y="{_n(plot_bottom + 16)}">'
                    f'{_text(labels[i])}</text>')
     out.append('</g>')

@@ -106,6 +106,8 @@ async def overview(request: web.Request) -> web.Response:
 
 
 def _headline(counts: dict[str, int], pending: int, paused: bool) -> str:
+    if not any(counts.values()):
+        return "No invoices yet: they appear here as soon as the till sends one."
     if counts.get("held") or counts.get("rejected"):
         return "Some invoices need your attention."
     if paused:

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 PAGES = {"/login.html": "login.html", "/dashboard.html": "dashboard.html"}
 ASSETS = {"style.css": "text/css", "session.js": "text/javascript",
-          "favicon.svg": "image/svg+xml"}
+          "dashboard.js": "text/javascript", "favicon.svg": "image/svg+xml"}
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; "
                            "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
                            "form-action 'self'; frame-ancestors 'none'")

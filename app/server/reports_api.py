@@ -183,4 +183,4 @@ async def hourly_chart(request: web.Request) -> web.Response:
         f"{MEASURES[measure]} per hour, today",
         [f"{h:02d}" for h in range(24)],
         [_value(per_hour.get(f"{today} {h:02d}", Totals()), measure) for h in range(24)],
-        value_name=MEASURES[measure], label_every=3))
+        value_name=MEASURES[measure], label_every=1))  # "00".."23" all fit

@@ -1,12 +1,10 @@
-// RIMS Utility: sign-in (login.html) and who is signed in / sign-out (dashboard.html).
-// No framework and no inline script (the pages' Content-Security-Policy forbids it).
-// The session cookie is HttpOnly: this script never sees it. It keeps the CSRF token that
-// GET/POST /api/session hand out and sends it with every state-changing request.
+// RIMS Utility: the sign-in page (login.html). The dashboard itself, with who is signed in and
+// sign-out, is dashboard.js. No framework and no inline script (the pages'
+// Content-Security-Policy forbids it). The session cookie is HttpOnly: this script never sees it.
 "use strict";
 
 (function () {
   const $ = (id) => document.getElementById(id);
-  let csrfToken = null;
 
   function showError(text) {
     const box = $("error");
@@ -16,7 +14,6 @@
   async function api(method, path, body) {
     const headers = { "Accept": "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (method !== "GET" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
     let response;
     try {
       response = await fetch(path, {
@@ -78,31 +75,8 @@
     });
   }
 
-  async function setUpDashboard(signOut) {
-    const who = $("signed-in-as");
-    const answer = await api("GET", "/api/session");
-    if (answer.status !== 200) {
-      window.location.replace("/login.html");
-      return;
-    }
-    csrfToken = answer.data.csrf_token;
-    who.textContent = "Signed in as POS " + answer.data.pos_id;
-    signOut.addEventListener("click", async () => {
-      signOut.disabled = true;
-      const out = await api("DELETE", "/api/session");
-      if (out.status === 200 || out.status === 401) {
-        window.location.assign("/login.html");
-        return;
-      }
-      signOut.disabled = false;
-      showError(out.message || "Signing out did not work. Please try again.");
-    });
-  }
-
   document.addEventListener("DOMContentLoaded", () => {
     const form = $("sign-in-form");
-    const signOut = $("sign-out");
     if (form) setUpSignIn(form);
-    else if (signOut) setUpDashboard(signOut);
   });
 })();

@@ -31,6 +31,9 @@ async def test_sign_in_shows_who_is_signed_in_and_sign_out_ends_it(page, page_pr
 
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_url("**/login.html")
+    # The sign-in page asks GET /api/session as it opens; leaving before the answer is in would
+    # cancel that request (a reported problem, and a flaky test).
+    await page.wait_for_load_state("networkidle")
     assert not [c for c in await page.context.cookies() if c["name"] == "rims_session"]
     response = await page.goto(base_url + "/api/session")  # the old session is gone
     assert response is not None and response.status == 401

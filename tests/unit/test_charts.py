@@ -108,7 +108,8 @@ def test_a_month_of_sales_is_a_well_formed_accessible_svg_with_a_bar_per_day() -
     assert [b.find(f"{SVG}title").text for b in bars(root)][3] == "26 Oct: 50,000.00"
     assert {b.get("fill") for b in bars(root)} == {BAR}
     x_labels = [t.text for t in root.find(f".//{SVG}g[@id='x-labels']")]
-    assert x_labels == ["23 Oct", "28 Oct", "02 Nov", "07 Nov", "12 Nov", "17 Nov"]
+    assert x_labels == ["27 Oct", "01 Nov", "06 Nov", "11 Nov", "16 Nov", "21 Nov"], \
+        "counted back from the last day: today is always labelled"
     assert [label for _, label in gridlines(root)] == ["60k", "40k", "20k", "0"]
 
 
