@@ -1,9 +1,9 @@
 """The dashboard's invoice list: filters, search by invoice number, and keyset pages (newest
 invoice date first). A page costs the same at row 50 and at row 999,950: it starts from the
-last row of the page before (date_time, id), never from an OFFSET. Indexes: database._v2."""
+last row of the page before (date_time, id), never from an OFFSET. Indexes: database._v2, _v3."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from peewee import SqliteDatabase
 
@@ -70,16 +70,37 @@ def where(f: InvoiceFilter) -> tuple[str, list[object]]:
     return (" AND ".join(clauses) or "1"), params
 
 
+def _page(columns: str, f: InvoiceFilter, limit: int, after: Cursor | None
+          ) -> tuple[str, list[object]]:
+    """The SQL of one page: the ids first, each from an index that is already in page order,
+    then the rows for just those ids.
+
+    - The keyset condition is a row value, (date_time, id) < (?, ?): SQLite seeks straight to
+      it in the index, so the page after row 990,000 costs what the first page costs (the
+      spelled-out OR form made it walk every row before the cursor).
+    - Several states (the "pending" and "unconfirmed" groups) are one arm per state, each
+      walking (state, date_time) newest first and stopping at ``limit``, merged by UNION ALL:
+      an IN list would make SQLite read every matching row and sort them.
+    - A search by invoice number reads (invoice_no, date_time, id) from its index alone and
+      fetches only the page's rows."""
+    arms: list[str] = []
+    params: list[object] = []
+    for state in f.states or (None,):
+        sql, arm_params = where(replace(f, states=(state,) if state else ()))
+        if after is not None:
+            sql += " AND (date_time, id) < (?, ?)"
+            arm_params += [after.date_time, after.id]
+        arms.append(f"SELECT id FROM (SELECT id FROM invoice WHERE {sql} "
+                    "ORDER BY date_time DESC, id DESC LIMIT ?)")
+        params += [*arm_params, limit]
+    return (f"SELECT {columns} FROM invoice WHERE id IN ({' UNION ALL '.join(arms)}) "
+            "ORDER BY date_time DESC, id DESC LIMIT ?", [*params, limit])
+
+
 def list_invoices(db: SqliteDatabase, f: InvoiceFilter, limit: int,
                   after: Cursor | None = None) -> tuple[list[InvoiceRecord], Cursor | None]:
     """One page of invoices matching ``f`` and the cursor of the next page (None: last page)."""
-    sql, params = where(f)
-    if after is not None:
-        sql += " AND (date_time < ? OR (date_time = ? AND id < ?))"
-        params += [after.date_time, after.date_time, after.id]
-    rows = db.execute_sql(
-        f"{_SELECT} WHERE {sql} ORDER BY date_time DESC, id DESC LIMIT ?",
-        [*params, limit + 1]).fetchall()
+    rows = db.execute_sql(*_page(InvoiceRecord.COLUMNS, f, limit + 1, after)).fetchall()
     records = [InvoiceRecord.from_row(row) for row in rows[:limit]]
     more = len(rows) > limit
     return records, (Cursor(records[-1].date_time, records[-1].id) if more else None)
@@ -89,13 +110,7 @@ def export_rows(db: SqliteDatabase, f: InvoiceFilter, batch: int,
                 after: Cursor | None = None) -> tuple[list[tuple], Cursor | None]:
     """Like list_invoices, but plain row tuples in the export's column order (cheaper than
     records: an export may walk a million rows)."""
-    sql, params = where(f)
-    if after is not None:
-        sql += " AND (date_time < ? OR (date_time = ? AND id < ?))"
-        params += [after.date_time, after.date_time, after.id]
-    rows = db.execute_sql(
-        f"SELECT {EXPORT_COLUMNS}, id FROM invoice WHERE {sql} "
-        "ORDER BY date_time DESC, id DESC LIMIT ?", [*params, batch + 1]).fetchall()
+    rows = db.execute_sql(*_page(f"{EXPORT_COLUMNS}, id", f, batch + 1, after)).fetchall()
     page = rows[:batch]
     more = len(rows) > batch
     return [row[:-1] for row in page], (Cursor(page[-1][2], page[-1][-1]) if more else None)

@@ -1,5 +1,5 @@
-"""Schema version 2 (the dashboard's indexes) on a database written by version 1, and the exact
-decimal sum the reports use."""
+"""Schema versions 2 and 3 (the dashboard's indexes) on a database written by version 1, and the
+exact decimal sum the reports use."""
 
 import time
 from pathlib import Path
@@ -38,9 +38,11 @@ def test_a_version_1_database_gains_the_dashboard_indexes_after_a_backup(tmp_pat
     _version_1_with_invoices(path, 30)
     db = open_database(path)
     with db.connection_context():
-        assert database.current_version(db) == database.SCHEMA_VERSION == 2
+        assert database.current_version(db) == database.SCHEMA_VERSION == 3
+        indexes = _indexes(db)
         assert {"invoice_date_time", "invoice_state_date_time", "invoice_pos_date_time",
-                "invoice_invoice_no"} <= _indexes(db)
+                "invoice_no_date_time"} <= indexes
+        assert "invoice_invoice_no" not in indexes  # v3 replaced it
         assert db.execute_sql("SELECT COUNT(*) FROM invoice").fetchone()[0] == 30
         # 30 × 0.10 is 3.0000000000000004 in floats; dec_sum is exact.
         assert db.execute_sql("SELECT SUM(amount) FROM invoice").fetchone()[0] != 3.0
@@ -49,6 +51,10 @@ def test_a_version_1_database_gains_the_dashboard_indexes_after_a_backup(tmp_pat
             "EXPLAIN QUERY PLAN SELECT id FROM invoice WHERE state = 'rejected' "
             "ORDER BY date_time DESC, id DESC LIMIT 51"))
         assert "invoice_state_date_time" in plan and "TEMP B-TREE" not in plan, plan
+        search = " ".join(str(row) for row in db.execute_sql(
+            "EXPLAIN QUERY PLAN SELECT id, date_time FROM invoice WHERE invoice_no >= 'INV-1' "
+            "AND invoice_no < 'INV-2'"))
+        assert "COVERING INDEX invoice_no_date_time" in search, search
     db.close()
     [taken] = backups.list_backups(tmp_path / "backups", "before-v2")
     assert taken.path.exists()
