@@ -38,6 +38,7 @@ MONEY_LIMIT = Decimal(10) ** 13
 INT_LIMIT = 10**15
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MIN_WIDTH, MAX_WIDTH = 8, 60
+SHEET_ROWS = 1_048_575  # Excel's 1,048,576 rows less the header
 _CSV_FLUSH = 64 * 1024
 _SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
 
@@ -126,15 +127,17 @@ def sheet_title(name: str) -> str:
 
 
 def write_xlsx(path: Path, sheet_name: str, header: Sequence[str], rows: Iterable[Row], *,
-               money_columns: Collection[int] | None = None, tmp_dir: Path | None = None) -> int:
+               money_columns: Collection[int] | None = None, tmp_dir: Path | None = None,
+               rows_per_sheet: int = SHEET_ROWS) -> int:
     """Write ``rows`` (consumed once, in order) to a new XLSX file; returns the number of rows.
 
     Memory stays bounded (xlsxwriter's constant_memory: each row goes to a temporary file as it
     is written). Decimal cells are numbers with the 2-decimal money format where a float holds
     them exactly, else their exact text. ``money_columns`` (0-based) names the money columns; by
     default every Decimal is money, while a Decimal outside given money columns (a tax rate) is a
-    plain number. Text is always text, never a formula, URL or number. On failure no file is
-    left at ``path``."""
+    plain number. Text is always text, never a formula, URL or number. A sheet holds at most
+    ``rows_per_sheet`` rows (Excel's limit): the rest continue on "name (2)", "name (3)"… each
+    with the header, so no row is ever dropped. On failure no file is left at ``path``."""
     options: dict[str, object] = {
         "constant_memory": True,
         "strings_to_formulas": False,
@@ -145,31 +148,58 @@ def write_xlsx(path: Path, sheet_name: str, header: Sequence[str], rows: Iterabl
         options["tmpdir"] = str(tmp_dir)
     workbook = xlsxwriter.Workbook(str(path), options)
     try:
-        bold = workbook.add_format({"bold": True})
-        money = workbook.add_format({"num_format": MONEY_FORMAT})
-        sheet = workbook.add_worksheet(sheet_title(sheet_name))
-        sheet.freeze_panes(1, 0)
-        widths = [len(str(title)) for title in header]
-        for col, title in enumerate(header):
-            sheet.write_string(0, col, str(title), bold)
+        formats = {"bold": workbook.add_format({"bold": True}),
+                   "money": workbook.add_format({"num_format": MONEY_FORMAT})}
+        title = sheet_title(sheet_name)
+        sheets = 1
+        sheet = _Sheet(workbook, title, header, formats["bold"])
         count = 0
-        for count, row in enumerate(rows, start=1):
-            for col, value in enumerate(row):
-                is_money = money_columns is None or col in money_columns
-                shown = _write_cell(sheet, count, col, value, is_money, money)
-                if col >= len(widths):
-                    widths.append(0)
-                if shown > widths[col]:
-                    widths[col] = shown
-        for col, width in enumerate(widths):
-            sheet.set_column(col, col, min(MAX_WIDTH, max(MIN_WIDTH, width + 2)))
-        if header:
-            sheet.autofilter(0, 0, count, len(header) - 1)
+        for row in rows:
+            count += 1
+            if sheet.rows == rows_per_sheet:
+                sheet.finish()
+                sheets += 1
+                suffix = f" ({sheets})"
+                sheet = _Sheet(workbook, title[:31 - len(suffix)] + suffix, header,
+                               formats["bold"])
+            sheet.write(row, money_columns, formats["money"])
+        sheet.finish()
         workbook.close()
     except BaseException:
         _discard(workbook, path)
         raise
     return count
+
+
+class _Sheet:
+    """One worksheet being filled: bold frozen header, rows, then column widths and a filter."""
+
+    def __init__(self, workbook: "xlsxwriter.Workbook", name: str, header: Sequence[str],
+                 bold: "xlsxwriter.format.Format") -> None:
+        self.sheet = workbook.add_worksheet(name)
+        self.sheet.freeze_panes(1, 0)
+        self.header = header
+        self.widths = [len(str(title)) for title in header]
+        for col, title in enumerate(header):
+            self.sheet.write_string(0, col, str(title), bold)
+        self.rows = 0
+
+    def write(self, row: Row, money_columns: Collection[int] | None,
+              money: "xlsxwriter.format.Format") -> None:
+        self.rows += 1
+        for col, value in enumerate(row):
+            is_money = money_columns is None or col in money_columns
+            shown = _write_cell(self.sheet, self.rows, col, value, is_money, money)
+            if col >= len(self.widths):
+                self.widths.append(0)
+            if shown > self.widths[col]:
+                self.widths[col] = shown
+
+    def finish(self) -> None:
+        for col, width in enumerate(self.widths):
+            self.sheet.set_column(col, col, min(MAX_WIDTH, max(MIN_WIDTH, width + 2)))
+        if self.header:
+            self.sheet.autofilter(0, 0, self.rows, len(self.header) - 1)
 
 
 def _write_cell(sheet: "xlsxwriter.worksheet.Worksheet", row: int, col: int, value: object,

@@ -129,6 +129,25 @@ def test_xlsx_by_default_every_decimal_is_money(tmp_path: Path) -> None:
         book.close()
 
 
+def test_xlsx_rows_beyond_a_sheet_continue_on_the_next_sheet_never_dropped(tmp_path: Path) -> None:
+    # Excel's real limit is 1,048,575 rows under the header (SHEET_ROWS); xlsxwriter silently
+    # ignores a row beyond it. The same code path, with a limit of 4 rows a sheet:
+    path = tmp_path / "out.xlsx"
+    rows = [(f"INV-{n}", Decimal(n), Decimal(16), n, None) for n in range(1, 11)]
+    name = "a sheet name of thirty-one chr"
+    assert write_xlsx(path, name, HEADER, rows, rows_per_sheet=4) == 10
+    book = openpyxl.load_workbook(path)
+    try:
+        assert book.sheetnames == [name, name[:27] + " (2)", name[:27] + " (3)"]
+        sheets = [[[c.value for c in row] for row in sheet.iter_rows()] for sheet in book]
+        assert all(sheet[0] == list(HEADER) for sheet in sheets)
+        assert [len(sheet) - 1 for sheet in sheets] == [4, 4, 2]
+        assert [row[0] for sheet in sheets for row in sheet[1:]] == [r[0] for r in rows]
+        assert all(sheet.auto_filter.ref for sheet in book)
+    finally:
+        book.close()
+
+
 def test_xlsx_failure_leaves_no_file_behind(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
