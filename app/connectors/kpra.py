@@ -120,7 +120,7 @@ def classify(status: int, text: str, retry_after: str | None = None) -> Outcome:
         answer = {}
     message = str(answer.get("message") or "").strip()
     errors = answer.get("errors")
-    detail = message + (f" {json.dumps(errors, ensure_ascii=False)}" if errors else "")
+    detail = " ".join(part for part in (message, _errors_text(errors)) if part)
     data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
     transaction_id = data.get("transaction_id")
     transaction_id = None if transaction_id in (None, "") else str(transaction_id)
@@ -145,6 +145,21 @@ def classify(status: int, text: str, retry_after: str | None = None) -> Outcome:
         return Ambiguous(f"KPRA server error {status} ({message or 'no message'}); will retry.",
                          status)
     return Ambiguous(f"Unexpected answer {status} from KPRA; will retry.", status)
+
+
+def _errors_text(errors: object) -> str:
+    """The authority's per-field reasons as a shopkeeper reads them: "(amount: must be > 0;
+    tax_amount: does not match)". Anything else than a dict or list is shown as JSON."""
+    if not errors:
+        return ""
+    if isinstance(errors, dict):
+        parts = [f"{field}: {', '.join(map(str, why)) if isinstance(why, list) else why}"
+                 for field, why in errors.items()]
+    elif isinstance(errors, list):
+        parts = [str(why) for why in errors]
+    else:
+        parts = [json.dumps(errors, ensure_ascii=False)]
+    return f"({'; '.join(parts)})"
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

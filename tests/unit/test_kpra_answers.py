@@ -43,8 +43,12 @@ def test_409_is_a_duplicate():
 
 
 def test_other_400_is_a_rejection_with_the_reason():
-    outcome = classify(400, '{"status":400,"message":"Bad Request","errors":{"amount":"must be > 0"}}')
-    assert isinstance(outcome, Rejected) and "amount" in outcome.message
+    outcome = classify(400, '{"status":400,"message":"Bad Request","errors":{"amount":"must be > 0",'
+                            '"date_time":["required","YYYY-MM-DD HH:MM:SS"]}}')
+    assert isinstance(outcome, Rejected)
+    # read by a shopkeeper: field and reason, not JSON
+    assert outcome.message == ("KPRA refused this invoice: Bad Request (amount: must be > 0; "
+                               "date_time: required, YYYY-MM-DD HH:MM:SS)")
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 405])
