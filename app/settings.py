@@ -48,6 +48,10 @@ class Settings:
     # The dashboard (server/session_api.py): a sign-in lasts this long (in memory only: a restart
     # signs everyone out).
     session_lifetime: float = 12 * 3600.0
+    # The tray (service/status.py): red after the authority has not answered this long, and a
+    # notification when the oldest waiting invoice is older than this many hours.
+    red_after_unreachable: float = 3600.0
+    stuck_alert_hours: float = 4.0
 
     @property
     def db_path(self) -> Path:
@@ -97,6 +101,52 @@ def load(data_dir: Path | None = None, **overrides: object) -> Settings:
     return settings
 
 
+def save(data_dir: Path, **values: object) -> Settings:
+    """Change settings in ``data_dir``'s config.toml (other entries kept; None removes one, so
+    the default applies). Checked like a start would check them before the file is replaced
+    (atomically); returns the settings now in force from the file."""
+    import tomli_w
+
+    config = Path(data_dir) / CONFIG_NAME
+    current: dict[str, object] = {}
+    if config.exists():
+        try:
+            current = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as why:
+            raise SettingsError(f"{config} is not valid TOML: {why}") from None
+    known = {f.name for f in fields(Settings)} - {"data_dir"}
+    for name, value in values.items():
+        if name not in known:
+            raise SettingsError(f"unknown setting {name}")
+        if value is None:
+            current.pop(name, None)
+        else:
+            current[name] = str(value) if isinstance(value, Path) else value
+    candidate = config.with_name(CONFIG_NAME + ".new")
+    config.parent.mkdir(parents=True, exist_ok=True)
+    candidate.write_text(tomli_w.dumps(current), encoding="utf-8")
+    try:
+        checked = _load_file(candidate, Path(data_dir))
+        os.replace(candidate, config)
+    finally:
+        candidate.unlink(missing_ok=True)
+    return checked
+
+
+def _load_file(path: Path, data_dir: Path) -> Settings:
+    """The settings a config file at ``path`` would give (for save's check)."""
+    values = tomllib.loads(path.read_text(encoding="utf-8"))
+    retry = RetrySettings(**values.pop("retry", {}))
+    try:
+        settings = Settings(data_dir=data_dir, retry=retry, **values)  # type: ignore[arg-type]
+    except TypeError as why:
+        raise SettingsError(str(why)) from None
+    settings = replace(settings, allowed_clients=_names(settings.allowed_clients, "allowed_clients"),
+                       allowed_hosts=_names(settings.allowed_hosts, "allowed_hosts"))
+    _check(settings)
+    return settings
+
+
 def _check(settings: Settings) -> None:
     if settings.field_style not in FIELD_STYLES:
         raise SettingsError(f"field_style must be one of {', '.join(FIELD_STYLES)}")
@@ -124,6 +174,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("idle_timeout and body_timeout must be more than 0 seconds")
     if settings.session_lifetime <= 0:
         raise SettingsError("session_lifetime must be more than 0 seconds")
+    if settings.red_after_unreachable <= 0 or settings.stuck_alert_hours <= 0:
+        raise SettingsError("red_after_unreachable and stuck_alert_hours must be more than 0")
 
 
 def _names(value: object, name: str) -> tuple[str, ...]:

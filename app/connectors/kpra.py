@@ -133,8 +133,8 @@ def classify(status: int, text: str, retry_after: str | None = None) -> Outcome:
         return Rejected(status, f"KPRA refused this invoice: {detail or 'Bad Request'}"[:1000])
     if status in (401, 403):
         return AuthFailed(status, f"KPRA did not accept the NTN / POS ID / key ({status} "
-                          f"{message or 'Unauthorized'}). Check the key with KPRA, then run "
-                          "setup again for this POS.")
+                          f"{message or 'Unauthorized'}). Check the key with KPRA, then enter it "
+                          "again in Settings (or `rims-utility setup`) for this POS.")
     if status in (404, 405):
         return AuthFailed(status, f"The authority's address does not take invoices ({status} "
                           f"{message or 'Not Found'}): the upstream URL setting is wrong.")

@@ -4,6 +4,7 @@ headless (`rims-utility serve`) or inside the tray app's background thread."""
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 
 from aiohttp import web
@@ -14,9 +15,11 @@ from app.connectors.outcomes import Credentials
 from app.server.app import make_app
 from app.server.deps import ServerDeps
 from app.server.security import SecurityPolicy, handler_args
+from app.server.session_api import TICKET_PATH
 from app.server.sessions import SessionStore
 from app.service import instance
 from app.service.backup_schedule import keep_daily_backups
+from app.service.facade import Facade
 from app.service.registry import PosRegistry
 from app.settings import Settings
 from app.store.database import StoreError
@@ -54,6 +57,38 @@ class Core:
         self._security: SecurityPolicy | None = None
         self._forwarder_task: asyncio.Task | None = None
         self._backup_task: asyncio.Task | None = None
+        self.sessions = SessionStore(settings.session_lifetime)
+        self.upstream_url = settings.upstream_url
+        self.upstream_ca = settings.upstream_ca
+        self.facade = Facade(self)
+
+    @property
+    def upstream_name(self) -> str:
+        return self._connector.display_name if self._connector is not None else "KPRA"
+
+    def upstream_ssl(self) -> ssl.SSLContext | bool:
+        """TLS verification for a direct check of the upstream (Test connection): on, with the
+        practice sandbox's CA added when there is one."""
+        if self.upstream_ca is None:
+            return True
+        return ssl.create_default_context(cafile=str(self.upstream_ca))
+
+    def dashboard_url(self) -> str:
+        """The dashboard, already signed in as the first POS set up (a one-time ticket valid
+        for a minute, traded by the browser for its session cookie), else the sign-in page."""
+        pos_ids = self.registry.pos_ids() if self.registry is not None else []
+        if not pos_ids:
+            return f"{self.base_url}/login.html"
+        return f"{self.base_url}{TICKET_PATH}/{self.sessions.issue_ticket(pos_ids[0])}"
+
+    async def credentials_changed(self, ntn: str, pos_id: str, key: str) -> None:
+        """After the setup window saved a key: use it from now on (and in practice mode, the
+        sandbox accepts it too), and look at the queue again (held invoices were released)."""
+        assert self.registry is not None and self.forwarder is not None
+        await self.registry.reload()
+        if self.sandbox is not None:
+            self.sandbox.add_credentials(ntn, pos_id, key)
+        self.forwarder.wake()
 
     @property
     def base_url(self) -> str:
@@ -83,6 +118,7 @@ class Core:
             self.sandbox = KpraSandbox(s.data_dir / "practice-sandbox")
             await self.sandbox.start(port=0, http_port=0)
             upstream_url, upstream_ca = self.sandbox.endpoint_url, self.sandbox.ca_file
+        self.upstream_url, self.upstream_ca = upstream_url, upstream_ca
         try:  # a damaged file is refused before anything opens it for writing
             self.store = await asyncio.to_thread(Store, s.db_path, loop)
         except (DamagedDatabase, StoreError) as why:
@@ -117,8 +153,8 @@ class Core:
             store=self.store, auth=self.registry, forwarder_status=self.forwarder.status,
             invoice_saved=self.forwarder.wake, upstream_name=self._connector.display_name,
             upstream_url=upstream_url, version=__version__, practice=s.practice,
-            security=self._security, sessions=SessionStore(s.session_lifetime),
-            set_sending_paused=self._set_sending_paused)
+            security=self._security, sessions=self.sessions,
+            set_sending_paused=self.set_sending_paused)
         self._runner = web.AppRunner(make_app(deps), access_log=None, handle_signals=False,
                                      shutdown_timeout=5.0, **handler_args(s.idle_timeout))
         await self._runner.setup()
@@ -131,14 +167,15 @@ class Core:
             keep_daily_backups(s.db_path, s.backup_interval, s.backup_keep), name="rims-backups")
         self._log_started(upstream_url)
 
-    def _set_sending_paused(self, paused: bool) -> None:
-        """The dashboard's pause / resume (until the next start: settings.sending_paused)."""
+    def set_sending_paused(self, paused: bool) -> None:
+        """Pause / resume from the dashboard or the tray (until the next start:
+        settings.sending_paused)."""
         assert self.forwarder is not None
         if paused:
             self.forwarder.pause()
         else:
             self.forwarder.resume()
-        log.info("sending to the tax authority %s from the dashboard",
+        log.info("sending to the tax authority %s",
                  "paused" if paused else "resumed")
 
     async def _keep_forwarding(self) -> None:
