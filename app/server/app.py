@@ -44,6 +44,7 @@ def make_app(deps: ServerDeps) -> web.Application:
     app.router.add_post(session_api.SESSION_PATH, session_api.sign_in)
     app.router.add_get(session_api.SESSION_PATH, session_api.current_session)
     app.router.add_delete(session_api.SESSION_PATH, session_api.sign_out)
+    app.router.add_get(session_api.TICKET_PATH + "/{ticket}", session_api.redeem_ticket)
     app.router.add_get("/api/dashboard/sending", dashboard_api.get_sending)
     app.router.add_post("/api/dashboard/sending", dashboard_api.set_sending)
     app.router.add_get("/api/dashboard/overview", dashboard_api.overview)

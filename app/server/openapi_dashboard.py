@@ -552,6 +552,20 @@ def _session_paths() -> dict[str, Any]:
                                                    _NO_STORE)),
             },
         },
+        "/api/session/ticket/{ticket}": {"get": {
+            "operationId": "redeemTicket",
+            "summary": "The tray app's \"Open dashboard\": a one-time ticket becomes a session",
+            "description": (
+                "The tray app (same process) issues a ticket valid once, for one minute, and "
+                "opens this address in the default browser. A live ticket sets the "
+                f"`{COOKIE}` cookie and redirects to /dashboard.html; any other value "
+                "redirects to /login.html."),
+            "parameters": [{"name": "ticket", "in": "path", "required": True,
+                            "schema": {"type": "string", "maxLength": 200}}],
+            "responses": _responses(*_ALWAYS, s303={
+                "description": "To /dashboard.html (signed in) or /login.html.",
+                "headers": {"Location": {"schema": {"type": "string"}}, **_NO_STORE}}),
+        }},
     }
 
 

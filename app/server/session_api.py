@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 COOKIE = "rims_session"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_PATH = "/api/session"
+TICKET_PATH = "/api/session/ticket"  # + /{ticket}: the tray app's one-time sign-in
 DASHBOARD_PREFIX = "/api/dashboard/"
 GUARDED = (SESSION_PATH, DASHBOARD_PREFIX)  # security.py leaves their throttling to us
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -147,6 +148,22 @@ def _matches(table: CredentialTable, pos_id: str, key: str) -> bool:
     entry = table.get(pos_id)
     ntn = entry[0] if entry is not None else ""
     return credentials_match(table, ntn, pos_id, key)
+
+
+async def redeem_ticket(request: web.Request) -> web.Response:
+    """GET /api/session/ticket/{ticket}: the tray app's "Open dashboard" link. A live ticket
+    (one use, one minute; sessions.issue_ticket) becomes a session cookie and a redirect to the
+    dashboard; anything else goes to the sign-in page. A GET that signs in is safe here only
+    because the ticket is 256 random bits that only this process hands out, to its own tray."""
+    deps = request.app[DEPS]
+    new = deps.sessions.redeem_ticket(request.match_info["ticket"])
+    if new is None:
+        raise web.HTTPSeeOther("/login.html", headers=NO_STORE)
+    log.info("dashboard: signed in as POS %s from the tray app", new.session.pos_id)
+    response = web.HTTPSeeOther("/dashboard.html", headers=NO_STORE)
+    response.set_cookie(COOKIE, new.token, max_age=max(1, int(deps.sessions.lifetime)),
+                        path="/", httponly=True, samesite="Strict")
+    raise response
 
 
 async def current_session(request: web.Request) -> web.Response:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 LIFETIME = 12 * 3600.0  # a shop's working day
 MAX_SESSIONS = 64  # browsers on this computer (or the allowed LAN clients); bounds memory
 TOKEN_BYTES = 32  # 256 bits
+TICKET_LIFETIME = 60.0  # the tray's "Open dashboard": the browser opens it within seconds
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class SessionStore:
         self.max_sessions = max_sessions
         self.clock = clock
         self._sessions: dict[str, Session] = {}  # sha256(token) -> session, oldest first
+        self._tickets: dict[str, tuple[str, float]] = {}  # sha256(ticket) -> (pos_id, until)
 
     def create(self, pos_id: str) -> NewSession:
         now = self.clock()
@@ -91,6 +93,25 @@ class SessionStore:
         for digest in expired:
             del self._sessions[digest]
         return len(expired)
+
+    def issue_ticket(self, pos_id: str) -> str:
+        """A one-time sign-in for the tray app's "Open dashboard": the browser trades it (GET
+        /api/session/ticket/…) for a session within TICKET_LIFETIME seconds, once. Only the
+        tray app, in this process, can ask for one; only its digest is kept."""
+        now = self.clock()
+        self._tickets = {d: t for d, t in self._tickets.items() if t[1] > now}
+        while len(self._tickets) >= self.max_sessions:
+            del self._tickets[next(iter(self._tickets))]
+        ticket = secrets.token_urlsafe(TOKEN_BYTES)
+        self._tickets[_digest(ticket)] = (pos_id, now + TICKET_LIFETIME)
+        return ticket
+
+    def redeem_ticket(self, ticket: str) -> NewSession | None:
+        """A new session for a live, unused ticket (which is used up), else None."""
+        entry = self._tickets.pop(_digest(ticket), None)
+        if entry is None or entry[1] <= self.clock():
+            return None
+        return self.create(entry[0])
 
     def __len__(self) -> int:
         return len(self._sessions)

@@ -93,6 +93,7 @@ OPERATIONS = [  # (operation label, request media type or None)
     ("GET /login.html", None), ("GET /dashboard.html", None), ("GET /web/{name}", None),
     ("GET /favicon.ico", None),
     ("POST /api/session", None), ("GET /api/session", None), ("DELETE /api/session", None),
+    ("GET /api/session/ticket/{ticket}", None),
     ("GET /api/dashboard/sending", None), ("POST /api/dashboard/sending", None),
     ("GET /api/dashboard/overview", None), ("POST /api/dashboard/retry", None),
     ("GET /api/dashboard/pos", None), ("GET /api/dashboard/invoices", None),
