@@ -6,6 +6,7 @@ import contextlib
 import getpass
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import time
@@ -29,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data-dir", type=Path, default=None,
                        help="where the database, settings and logs live "
                             "(default: $RIMS_DATA_DIR or the user data folder)")
+
+    tray = commands.add_parser("tray", help="the tray app with its windows (the default: "
+                               "`rims-utility` alone starts it)")
+    data_dir_flag(tray)
+    tray.add_argument("--port", type=int, default=None, help="port to listen on (default 3000)")
+    tray.add_argument("--practice", action="store_true", default=None,
+                      help="send to a built-in KPRA sandbox instead of KPRA (nothing is filed)")
 
     serve = commands.add_parser("serve", help="run the service without a window (headless)")
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
@@ -70,11 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()  # the frozen app starts its writer process through here
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
+    if args.command is None:  # double-clicked, or started at login: the tray app
+        args = parser.parse_args(["tray", *(argv or [])])
     try:
-        return {"serve": _serve, "setup": _setup, "status": _status, "sandbox": _sandbox,
+        return {"tray": _tray, "serve": _serve, "setup": _setup, "status": _status, "sandbox": _sandbox,
                 "backups": cli_backups.list_backups, "restore": cli_backups.restore}[
             args.command](args)
     except settings.SettingsError as why:
@@ -85,6 +92,31 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _no_screen() -> bool:
+    """Linux with no display to draw on (a server, an SSH session) and no Qt platform chosen."""
+    return (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+            and not os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"))
+
+
+def _tray(args: argparse.Namespace) -> int:
+    if _no_screen():  # the same service, without windows, rather than a Qt abort
+        print("rims-utility: no screen here (DISPLAY is not set): running headless, as "
+              "`rims-utility serve`. The dashboard is at /login.html.", file=sys.stderr)
+        serve = ["serve"] + (["--data-dir", str(args.data_dir)] if args.data_dir else []) \
+            + (["--port", str(args.port)] if args.port is not None else []) \
+            + (["--practice"] if args.practice else [])
+        return _serve(build_parser().parse_args(serve))
+    config = settings.load(args.data_dir, port=args.port, practice=args.practice)
+    try:
+        from app.gui.app import run
+    except ImportError as why:  # PySide6 missing (a headless install)
+        print(f"rims-utility: the tray app needs PySide6 ({why}). Install it with "
+              "`pip install 'rims-utility[gui]'`, or run the service without a window: "
+              "`rims-utility serve`.", file=sys.stderr)
+        return 2
+    return run(config)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -186,3 +186,37 @@ async def test_headless_practice_service_runs_with_pyside6_unimportable(tmp_path
     assert "PRACTICE MODE" in output
 
 
+
+
+def test_the_tray_command_without_a_screen_runs_headless(tmp_path):
+    """`rims-utility` on a machine with no display: the service still runs (as `serve`), with a
+    note saying so, instead of Qt aborting."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "tray", "--practice", "--port", "0", "--data-dir",
+         str(tmp_path / "data")], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        lock = tmp_path / "data" / "rims-utility.lock"
+        deadline = time.monotonic() + 30
+        url = None
+        while time.monotonic() < deadline and url is None:
+            if lock.exists() and '"url"' in lock.read_text():
+                import json
+                url = json.loads(lock.read_text())["url"]
+            time.sleep(0.1)
+        assert url, "the headless service did not start"
+        with urllib.request.urlopen(url + "/", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=30)
+    assert process.returncode == 0, errors
+    assert "no screen here" in errors and "running headless" in errors
