@@ -138,7 +138,8 @@ async def retry_all(request: web.Request) -> web.Response:
             or not all(isinstance(s, str) and s in RETRYABLE for s in states)):
         return error(400, "Say which invoices to retry: rejected, held or both.",
                      {"states": 'must be a non-empty list of "rejected" and/or "held"'})
-    requeued, released = await deps.store.retry_all(sorted(set(states)), request[SESSION].pos_id)
+    requeued, released = await deps.store.retry_all(
+        sorted(set(states)), f"from the dashboard (signed in as POS {request[SESSION].pos_id})")
     if requeued:
         deps.invoice_saved()  # wake the forwarder
     if not requeued and not released:

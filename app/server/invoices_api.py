@@ -108,7 +108,8 @@ async def retry_invoice(request: web.Request) -> web.Response:
     invoice_id = _invoice_id(request)
     if invoice_id is None:
         return _not_found(request.match_info["invoice_id"])
-    was, requeued = await deps.store.retry_invoice(invoice_id, request[SESSION].pos_id)
+    was, requeued = await deps.store.retry_invoice(
+        invoice_id, f"from the dashboard (signed in as POS {request[SESSION].pos_id})")
     if was == "missing":
         return _not_found(str(invoice_id))
     if requeued:

@@ -20,7 +20,7 @@ from app.store.listing import STATE_GROUPS, Cursor, InvoiceFilter
 
 log = logging.getLogger(__name__)
 
-GUI_WHO = "the tray app"  # who asked, in the attempt log ("retry requested by …")
+GUI_WHO = "from the tray app"  # in the attempt log: "Sent again on request from the tray app."
 
 
 class ServiceError(RuntimeError):

@@ -256,7 +256,7 @@ def retry_all(db: SqliteDatabase, states: Sequence[str], who: str) -> tuple[int,
 def _note_retry(db: SqliteDatabase, invoice_id: int, now: float, who: str) -> None:
     _add_attempt(db, invoice_id, AttemptRecord(
         started_at=now, duration_ms=0, http_status=None, outcome="retry_requested",
-        message=f"Sent again on request from the dashboard (signed in as POS {who})."))
+        message=f"Sent again on request {who}."))  # who: "from the tray app", …
 
 
 # ---------------------------------------------------------------- reads
