@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Bring a machine (Debian 12, Python >= 3.11) up to what RIMS Utility needs:
-#   1. Debian packages for the headless Secret Service used by `keyring`
-#      (dbus, gnome-keyring, libsecret-tools), and `chromium` for the browser
-#      tests (tests/browser, driven by PyPI playwright; `playwright install`
-#      is never used) -- installed only if missing. Chromium is large (~115 MB,
-#      ~10 s on this machine kind), so only the first run pays for it;
-#   2. a virtualenv in <repo>/.venv with `pip install -e ".[test]"`, redone only
-#      when pyproject.toml changed since the last successful install.
+#   1. Debian packages, installed only if missing:
+#      - the headless Secret Service used by `keyring` (dbus, gnome-keyring,
+#        libsecret-tools);
+#      - `chromium` for the browser tests (tests/browser, driven by PyPI
+#        playwright; `playwright install` is never used). Chromium is large
+#        (~115 MB, ~10 s on this machine kind), so only the first run pays;
+#      - the tray app's Qt (PyPI pyside6-essentials) on X11: the libraries its
+#        xcb platform plugin and QtGui load that a fresh Debian 12 with the
+#        packages above lacks (libegl1 is needed even off-screen: QtGui links
+#        it), and a real system tray for tests/gui/test_real_tray.py: xvfb (an
+#        X server with no screen), trayer (a tray host), xdotool (clicks and
+#        keys), x11-utils (xwininfo: the tray's window tree);
+#   2. a virtualenv in <repo>/.venv with `pip install -e ".[test,gui]"`, redone
+#      only when pyproject.toml changed since the last successful install.
 #
 # Idempotent; the second run takes well under a second and prints nothing.
 # Output of apt/pip is kept in a log and shown only when a step fails.
@@ -20,9 +27,18 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
 
 VENV="$ROOT/.venv"
-EXTRAS="test"
+EXTRAS="test,gui"
 STAMP="$VENV/.rims-bootstrap.stamp"
-APT_PACKAGES=(dbus gnome-keyring libsecret-tools chromium)
+APT_PACKAGES=(
+    dbus gnome-keyring libsecret-tools   # keyring's Secret Service, headless
+    chromium                             # browser tests
+    # Qt's xcb platform plugin and QtGui (what `QT_DEBUG_PLUGINS=1` / ldd show
+    # missing on a fresh Debian 12; the other xcb libraries come with chromium)
+    libegl1 libxkbcommon-x11-0 libxcb-xkb1 libxcb-cursor0 libxcb-icccm4
+    libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-util1
+    xvfb trayer xdotool x11-utils        # a real tray under Xvfb (tests/gui)
+    desktop-file-utils                   # checks the start-at-login entry (tests/unit)
+)
 PYTHON=${PYTHON:-python3}
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
