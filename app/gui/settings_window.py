@@ -192,7 +192,9 @@ class SettingsWindow(QWidget):
         self.pos_message.setStyleSheet(ERROR_STYLE)
 
     def _built_in(self, p: PosSetting) -> bool:
-        return self.practice_running and p.pos_id == PRACTICE_POS.pos_id and not p.has_key
+        # In practice mode the built-in test user's key is the one used (service/registry.py's
+        # fixed entries win), whatever another key the keyring may hold for that POS ID.
+        return self.practice_running and p.pos_id == PRACTICE_POS.pos_id
 
     def selected_pos(self) -> PosSetting | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []

@@ -85,7 +85,7 @@ class Core:
         """After the setup window saved a key: use it from now on (and in practice mode, the
         sandbox accepts it too), and look at the queue again (held invoices were released)."""
         assert self.registry is not None and self.forwarder is not None
-        await self.registry.reload()
+        await self.registry.refresh(force=True)  # (reload() is rate-limited: not after a save)
         if self.sandbox is not None:
             self.sandbox.add_credentials(ntn, pos_id, key)
         self.forwarder.wake()
