@@ -76,8 +76,12 @@ def default_data_dir() -> Path:
 def load(data_dir: Path | None = None, **overrides: object) -> Settings:
     """Read config.toml under the data dir, then apply command-line overrides (None = not given)."""
     data_dir = Path(data_dir) if data_dir else default_data_dir()
+    return _read(data_dir / CONFIG_NAME, data_dir, overrides)
+
+
+def _read(config: Path, data_dir: Path, overrides: dict[str, object]) -> Settings:
+    """The settings from the TOML file ``config`` (may be missing) with ``overrides``, checked."""
     values: dict[str, object] = {}
-    config = data_dir / CONFIG_NAME
     if config.exists():
         try:
             values = tomllib.loads(config.read_text(encoding="utf-8"))
@@ -126,25 +130,11 @@ def save(data_dir: Path, **values: object) -> Settings:
     config.parent.mkdir(parents=True, exist_ok=True)
     candidate.write_text(tomli_w.dumps(current), encoding="utf-8")
     try:
-        checked = _load_file(candidate, Path(data_dir))
+        checked = _read(candidate, Path(data_dir), {})
         os.replace(candidate, config)
     finally:
         candidate.unlink(missing_ok=True)
     return checked
-
-
-def _load_file(path: Path, data_dir: Path) -> Settings:
-    """The settings a config file at ``path`` would give (for save's check)."""
-    values = tomllib.loads(path.read_text(encoding="utf-8"))
-    retry = RetrySettings(**values.pop("retry", {}))
-    try:
-        settings = Settings(data_dir=data_dir, retry=retry, **values)  # type: ignore[arg-type]
-    except TypeError as why:
-        raise SettingsError(str(why)) from None
-    settings = replace(settings, allowed_clients=_names(settings.allowed_clients, "allowed_clients"),
-                       allowed_hosts=_names(settings.allowed_hosts, "allowed_hosts"))
-    _check(settings)
-    return settings
 
 
 def _check(settings: Settings) -> None:
