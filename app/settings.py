@@ -81,12 +81,7 @@ def load(data_dir: Path | None = None, **overrides: object) -> Settings:
 
 def _read(config: Path, data_dir: Path, overrides: dict[str, object]) -> Settings:
     """The settings from the TOML file ``config`` (may be missing) with ``overrides``, checked."""
-    values: dict[str, object] = {}
-    if config.exists():
-        try:
-            values = tomllib.loads(config.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as why:
-            raise SettingsError(f"{config} is not valid TOML: {why}") from None
+    values = _toml(config)
     known = {f.name for f in fields(Settings)} - {"data_dir"}
     unknown = set(values) - known
     if unknown:
@@ -105,6 +100,16 @@ def _read(config: Path, data_dir: Path, overrides: dict[str, object]) -> Setting
     return settings
 
 
+def _toml(config: Path) -> dict[str, object]:
+    """The file's entries ({} when there is no file yet)."""
+    if not config.exists():
+        return {}
+    try:
+        return tomllib.loads(config.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as why:
+        raise SettingsError(f"{config} is not valid TOML: {why}") from None
+
+
 def save(data_dir: Path, **values: object) -> Settings:
     """Change settings in ``data_dir``'s config.toml (other entries kept; None removes one, so
     the default applies). Checked like a start would check them before the file is replaced
@@ -112,12 +117,7 @@ def save(data_dir: Path, **values: object) -> Settings:
     import tomli_w
 
     config = Path(data_dir) / CONFIG_NAME
-    current: dict[str, object] = {}
-    if config.exists():
-        try:
-            current = tomllib.loads(config.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as why:
-            raise SettingsError(f"{config} is not valid TOML: {why}") from None
+    current = _toml(config)
     known = {f.name for f in fields(Settings)} - {"data_dir"}
     for name, value in values.items():
         if name not in known:

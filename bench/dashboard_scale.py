@@ -43,8 +43,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script: `app` is the repository's package
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "bench"):  # `app` is the repository's package; perf_doc is here
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from perf_doc import replace_section  # noqa: E402
 
 from app.domain import wire_json  # noqa: E402
 from app.domain.validation import parse_submission  # noqa: E402
@@ -56,7 +59,6 @@ from app.store.database import SCHEMA_VERSION, connect, open_database  # noqa: E
 from app.store.listing import InvoiceFilter  # noqa: E402
 from app.store.records import AttemptRecord, InvoiceRecord  # noqa: E402
 
-DOC = ROOT / "docs" / "PERFORMANCE.md"
 DOC_MARKER = "## Dashboard at "
 GENERATOR_VERSION = 1  # bump when the data set changes shape: cached files are regenerated
 BREAKDOWN_VERSION = 5  # bump when storage_breakdown changes: recomputed on cached files
@@ -1811,15 +1813,7 @@ quick look; `--data DIR` to keep the data set elsewhere; `--fresh` to regenerate
 
 
 def write_doc(section: str) -> None:
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n\n"
-    if DOC_MARKER in text:
-        start = text.index(DOC_MARKER)
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end:] if end != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    DOC.write_text(text, encoding="utf-8")
-    print(f"wrote {DOC}")
+    replace_section(DOC_MARKER, section)
 
 
 # ------------------------------------------------------------------------------ main

@@ -36,7 +36,6 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "PERFORMANCE.md"
 SECTION = "## Tray app: GUI responsiveness under load"
 TICK_MS = 10
 TARGET_P99_MS = 20.0
@@ -46,6 +45,7 @@ NTN, POS_ID, KEY = "K123456", "K123456", "KPRA@123a"  # practice mode's test use
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from perf_doc import replace_section  # noqa: E402 (this folder, run as a script)
 
 # ======================================================================= the load generator
 # (runs in its own process: `gui_responsiveness.py --load-generator URL RATE SECONDS CONNS ID`)
@@ -458,16 +458,7 @@ def write_doc(args: argparse.Namespace, idle: Lateness, loaded: Lateness, gen: d
               invoices/s: {"met" if met else "MISSED"}.**"""),
         limits(args, loaded, gen),
     ]
-    section = "\n\n".join(blocks) + "\n"
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end:] if end != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    DOC.write_text(text, encoding="utf-8")
-    print(f"wrote {DOC}")
+    replace_section(SECTION, "\n\n".join(blocks))
 
 
 def limits(args: argparse.Namespace, loaded: Lateness, gen: dict) -> str:

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from perf_doc import replace_section  # (this folder: run as a script)
+
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "post_invoice.lua"
-DOC = ROOT / "docs" / "PERFORMANCE.md"
 CONNECTIONS = 16
 
 
@@ -188,17 +189,7 @@ with `.venv/bin/python bench/intake.py --seconds {args.seconds} --rounds {args.r
 The benchmark checks that every 2xx answer is a row in the database.
 The utility runs in practice mode with sending paused, so this is intake alone.
 """
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n\n"
-    marker = "## Intake: `POST /api/invoice`"
-    if marker in text:
-        start = text.index(marker)
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(text, encoding="utf-8")
-    print(f"wrote {DOC}")
+    replace_section("## Intake: `POST /api/invoice`", section)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from app.gui.main_window import MainWindow
 from app.gui.runtime import Runtime
 from app.gui.tray import Tray
 from app.service import autostart, instance
-from app.service.status import Alert, Snapshot, invoices
+from app.service.status import Alert, Snapshot, invoices, retried_text
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -104,11 +104,7 @@ class Shell:
 
     def retry_failed(self) -> None:
         def done(result: tuple[int, list[str]]) -> None:
-            requeued, released = result
-            text = (f"{invoices(requeued)} will be sent again now." if requeued
-                    else "There was nothing to retry.")
-            if released:
-                text += f" POS {', '.join(released)} may send again."
+            text = retried_text(*result)
             self._alert(Alert("Retry failed", text))
             self.runtime.refresh()
         self.runtime.call(lambda facade: facade.retry_failed(), done, self._error)

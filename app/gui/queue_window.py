@@ -50,7 +50,7 @@ from app.gui.invoice_model import (
     state_word,
 )
 from app.gui.runtime import Runtime
-from app.service.status import Snapshot, invoices
+from app.service.status import Snapshot, invoices, retried_text
 
 TITLE = "Invoice queue — RIMS Utility"
 
@@ -761,11 +761,7 @@ class QueueWindow(QMainWindow):
         self.retry_all_button.setEnabled(False)
 
         def done(result: tuple[int, list[str]]) -> None:
-            requeued, released = result
-            text = (f"{invoices(requeued)} will be sent again now." if requeued
-                    else "There was nothing to retry.")
-            if released:
-                text += f" POS {', '.join(released)} may send again."
+            text = retried_text(*result)
             self._say_notice(text)
             self._after_change(self.detail_id)
 

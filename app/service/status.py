@@ -131,6 +131,15 @@ def verdict(s: Snapshot, red_after_unreachable: float) -> Verdict:
     return Verdict(Light.GREEN, headline, f"{headline} ({invoices(s.synced)} in total).")
 
 
+def retried_text(requeued: int, released: list[str]) -> str:
+    """What "Retry failed" did, in words (the tray and the queue window say it alike)."""
+    text = (f"{invoices(requeued)} will be sent again now." if requeued
+            else "There was nothing to retry.")
+    if released:
+        text += f" POS {', '.join(released)} may send again."
+    return text
+
+
 @dataclass(frozen=True)
 class Alert:
     title: str
