@@ -12,7 +12,9 @@
 #        it), and a real system tray for tests/gui/test_real_tray.py: xvfb (an
 #        X server with no screen), trayer (a tray host), xdotool (clicks and
 #        keys), x11-utils (xwininfo: the tray's window tree);
-#   2. a virtualenv in <repo>/.venv with `pip install -e ".[test,gui]"`, redone
+#      - nsis (makensis), to compile the Windows installer script over the Linux
+#        bundle (tests/packaging; the real installer is built on Windows);
+#   2. a virtualenv in <repo>/.venv with `pip install -e ".[test,gui,build]"`, redone
 #      only when pyproject.toml changed since the last successful install.
 #
 # Idempotent; the second run takes well under a second and prints nothing.
@@ -27,7 +29,7 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
 
 VENV="$ROOT/.venv"
-EXTRAS="test,gui"
+EXTRAS="test,gui,build"
 STAMP="$VENV/.rims-bootstrap.stamp"
 APT_PACKAGES=(
     dbus gnome-keyring libsecret-tools   # keyring's Secret Service, headless
@@ -38,6 +40,8 @@ APT_PACKAGES=(
     libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-util1
     xvfb trayer xdotool x11-utils        # a real tray under Xvfb (tests/gui)
     desktop-file-utils                   # checks the start-at-login entry (tests/unit)
+    binutils                             # objdump: PyInstaller's look at shared libraries
+    nsis                                 # makensis: the Windows installer script compiles (tests/packaging)
 )
 PYTHON=${PYTHON:-python3}
 
