@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from app import __version__, cli_backups, keystore, logs, settings
+from app import __version__, cli_backups, cli_doctor, keystore, logs, settings
 from app.domain.invoice import wire_time
 from app.store.integrity import DamagedDatabase
 
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="plain-HTTP port (answers 403; carries the /_sandbox controls)")
     data_dir_flag(sandbox)
     cli_backups.add_commands(commands, data_dir_flag)  # backups, restore
+    cli_doctor.add_command(commands, data_dir_flag)
     return parser
 
 
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["tray", *(argv or [])])
     try:
         return {"tray": _tray, "serve": _serve, "setup": _setup, "status": _status, "sandbox": _sandbox,
-                "backups": cli_backups.list_backups, "restore": cli_backups.restore}[
+                "backups": cli_backups.list_backups, "restore": cli_backups.restore,
+                "doctor": cli_doctor.doctor}[
             args.command](args)
     except settings.SettingsError as why:
         print(f"rims-utility: configuration problem: {why}", file=sys.stderr)

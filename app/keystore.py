@@ -52,3 +52,29 @@ def backend_warning() -> str | None:
                 "Install and unlock the desktop's keyring (Secret Service / Windows Credential "
                 "Manager / macOS Keychain).")
     return None
+
+
+def round_trip() -> None:
+    """Save a throw-away secret, read it back and delete it: proof that this keyring works for
+    us (``rims-utility doctor``; the frozen app's smoke test). Raises KeystoreError saying which
+    step failed; the secret itself is never shown."""
+    import secrets
+
+    username = f"doctor:{secrets.token_hex(8)}"
+    secret = secrets.token_urlsafe(24)
+    step = "save"
+    try:
+        keyring.set_password(SERVICE, username, secret)
+        step = "read back"
+        if keyring.get_password(SERVICE, username) != secret:
+            raise KeystoreError(f"the keyring ({backend_name()}) gave back a different secret")
+        step = "delete"
+        keyring.delete_password(SERVICE, username)
+        step = "check the deletion of"
+        if keyring.get_password(SERVICE, username) is not None:
+            raise KeystoreError(f"the keyring ({backend_name()}) kept a deleted secret")
+    except KeystoreError:
+        raise
+    except Exception as why:  # backends raise their own types (D-Bus, Windows, ...)
+        raise KeystoreError(f"could not {step} a test secret in the OS keyring "
+                            f"({backend_name()}): {type(why).__name__}") from None
