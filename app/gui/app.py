@@ -2,11 +2,14 @@
 this module wires the tray, the status window and the other windows to it, and keeps one
 instance per data folder."""
 
+import contextlib
 import logging
+import signal
+import socket
 import sys
 import webbrowser
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QSocketNotifier, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon, QWidget
 
@@ -176,6 +179,43 @@ def _bring_forward(window: QWidget) -> None:
     window.activateWindow()
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def stop_on_signals(app: QApplication, shell: Shell) -> tuple | None:
+    """SIGTERM (the desktop session ending, `kill`, an uninstaller) and Ctrl+C quit cleanly,
+    without the confirmation: queued invoices stay on disk and the lock is released. Python runs
+    signal handlers only between bytecodes, which an idle Qt event loop never reaches, so the
+    handler's wake-up byte goes through a socket that Qt watches."""
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    theirs.setblocking(False)
+    try:
+        signal.set_wakeup_fd(theirs.fileno(), warn_on_full_buffer=False)
+    except ValueError:  # not the main thread (tests drive Shell themselves)
+        ours.close()
+        theirs.close()
+        return None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)  # the wake-up byte carries the signal number
+    notifier = QSocketNotifier(ours.fileno(), QSocketNotifier.Type.Read, app)
+
+    def woke() -> None:
+        with contextlib.suppress(BlockingIOError):
+            received = ours.recv(64)
+            log.info("%s received: quitting", ", ".join(map(_signal_name, received)))
+            shell.confirm_quit = False
+            shell.quit()
+
+    notifier.activated.connect(woke)
+    app.aboutToQuit.connect(lambda: (notifier.setEnabled(False), signal.set_wakeup_fd(-1)))
+    return ours, theirs, notifier  # the caller keeps them alive while the app runs
+
+
 def run(settings: Settings) -> int:
     """The tray app until Quit; the exit status."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -201,6 +241,7 @@ def run(settings: Settings) -> int:
     runtime = Runtime(settings, listener)
     shell = Shell(settings, runtime)
     first = single.FirstInstance(settings.data_dir, shell.show_main)
+    watching = stop_on_signals(app, shell)  # noqa: F841 - alive until app.exec() returns
     runtime.bridge.started.connect(lambda url: lock.update(url=url))
     try:
         shell.start()
