@@ -36,7 +36,10 @@ class AutostartError(Exception):
 def launch_command() -> list[str]:
     """The command that starts the tray app as it is installed now."""
     if getattr(sys, "frozen", False):
-        return [sys.executable]
+        program = Path(sys.executable)
+        if program.name.lower() == "rims-utility-cli.exe":  # the console twin: no console at login
+            program = program.with_name("rims-utility.exe")
+        return [str(program)]
     bin_dir = Path(sys.executable).parent
     for name in ("rims-utility.exe", "rims-utility") if sys.platform == "win32" else ("rims-utility",):
         script = bin_dir / name

@@ -209,6 +209,10 @@ def test_launch_command(monkeypatch, tmp_path: Path):
     assert autostart.launch_command() == [str(script)]
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     assert autostart.launch_command() == [str(python)]
+    # Windows: started from the console twin, login still starts the windowed program
+    cli = bin_dir / "rims-utility-cli.exe"
+    monkeypatch.setattr(sys, "executable", str(cli))
+    assert autostart.launch_command() == [str(bin_dir / "rims-utility.exe")]
 
 
 def test_the_windows_run_value_quotes_the_program():
