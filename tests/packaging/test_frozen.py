@@ -2,13 +2,17 @@
 builds it once per run): the shared smoke test (smoke.py), the tray icon in a real tray, and
 what the spec promises to leave out."""
 
+import time
 from pathlib import Path
 
 import pytest
+from PySide6.QtGui import QImage
 
 from tests.conftest import add_figures
 from tests.gui import xvfb
 from tests.packaging.smoke import Running, isolated_env, run_smoke
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "install-first-start.png"
 
 
 def test_the_frozen_program_passes_the_smoke_test(frozen_program: Path, tmp_path: Path,
@@ -18,26 +22,41 @@ def test_the_frozen_program_passes_the_smoke_test(frozen_program: Path, tmp_path
                               f"synced {figures.synced_s:.2f} s")
 
 
-def test_the_frozen_tray_icon_sits_in_a_real_tray(frozen_program: Path, tmp_path: Path):
-    """Qt's xcb platform plugin and its libraries made it into the bundle: under Xvfb with
-    trayer, the frozen app's icon is embedded in the tray (what off-screen cannot show)."""
+def test_first_start_of_the_frozen_app_in_a_real_tray(frozen_program: Path, tmp_path: Path):
+    """What a shopkeeper sees right after installing: the frozen app started with no POS set up
+    (not practice mode) puts its icon in a real tray (Xvfb with trayer: Qt's xcb platform plugin
+    and its libraries made it into the bundle, which off-screen cannot show) and opens the
+    setup wizard. Leaves docs/screenshots/install-first-start.png."""
     logs = tmp_path / "logs"
     data = tmp_path / "data"
     with xvfb.xvfb(logs) as display, xvfb.trayer(display, logs) as panel:
         env = isolated_env(tmp_path, DISPLAY=display, QT_QPA_PLATFORM="xcb")
-        app = Running(frozen_program, ["tray", "--practice", "--data-dir", str(data),
-                                       "--port", "0"], env, logs / "app.log")
+        app = Running(frozen_program, ["tray", "--data-dir", str(data), "--port", "0"], env,
+                      logs / "app.log")
         try:
-            def embedded() -> xvfb.Window | None:
+            def ours(root: int | None = None) -> list[xvfb.Window]:
                 app.alive()
-                inside = [w for w in xvfb.tree(display, panel.id)
-                          if xvfb.window_pid(display, w.id) == app.process.pid
-                          and w.width >= 16 and w.height >= 16
-                          and xvfb.attributes(display, w.id).get("Map State") == "IsViewable"]
+                return [w for w in xvfb.tree(display, root)
+                        if xvfb.window_pid(display, w.id) == app.process.pid
+                        and xvfb.attributes(display, w.id).get("Map State") == "IsViewable"]
+
+            def embedded() -> xvfb.Window | None:
+                inside = [w for w in ours(panel.id) if w.width >= 16 and w.height >= 16]
                 return inside[0] if inside else None
 
+            def wizard() -> xvfb.Window | None:
+                return next((w for w in ours() if w.name == "RIMS Utility setup"), None)
+
             xvfb.wait_for("the frozen app's icon in trayer's panel", embedded, 30)
-            app.base_url(data)
+            shown = xvfb.wait_for("the setup wizard on first start", wizard, 30)
+            time.sleep(0.5)  # let it finish painting
+            panel = next(w for w in xvfb.tree(display) if w.id == panel.id)
+            bottom = min(xvfb.SCREEN[1], max(shown.y + shown.height, panel.y + panel.height) + 20)
+            shot = xvfb.grab(display, SCREENSHOT, (0, 0, xvfb.SCREEN[0], bottom))
+            image = QImage(str(shot))
+            colours = {image.pixel(x, y) for x in range(shown.x, shown.x + shown.width, 7)
+                       for y in range(shown.y, shown.y + shown.height, 7)}
+            assert len(colours) >= 4, f"the wizard looks blank in {shot}"
         finally:
             code = app.stop()
     assert code == 0, app.output()[-4000:]
