@@ -63,13 +63,19 @@ class Facade:
         if summary.counts.get(State.REJECTED.value):
             rejected = tuple((reason, n) for state, reason, n in await core.store.problems()
                              if state is State.REJECTED)
+        registry = core.registry
+        ready = sum(1 for _, key in registry.table().values() if key) if registry else 0
+        if registry is not None and not ready:  # a POS set up meanwhile (rate-limited look)
+            await registry.reload()
+            ready = sum(1 for _, key in registry.table().values() if key)
         return Snapshot(
             at=now, counts=dict(summary.counts), oldest_pending_at=summary.oldest_pending_at,
             last_synced_at=summary.last_synced_at,
             held=tuple((p.pos_id, p.held_reason or "credentials refused") for p in summary.held),
             reachable=status.reachable, unreachable_since=self._unreachable_since,
             last_error=status.last_error, paused=status.paused, practice=core.settings.practice,
-            upstream_name=core.upstream_name, base_url=core.base_url, rejected_reasons=rejected)
+            upstream_name=core.upstream_name, base_url=core.base_url, rejected_reasons=rejected,
+            pos_ready=ready)
 
     # ---------------------------------------------------------------- invoices
 

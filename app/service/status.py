@@ -31,6 +31,7 @@ class Snapshot:
     upstream_name: str = "KPRA"
     base_url: str = ""
     rejected_reasons: tuple[tuple[str, int], ...] = ()  # (reason, how many), most first
+    pos_ready: int = 1  # POS IDs whose key is at hand: with none, every till invoice is refused
 
     @property
     def pending(self) -> int:
@@ -86,6 +87,9 @@ def verdict(s: Snapshot, red_after_unreachable: float) -> Verdict:
     """The light and what it says. Red wins over grey: a held POS or a rejected invoice needs a
     person even while sending is paused."""
     advice: list[str] = []
+    if s.pos_ready == 0:
+        advice.append("No POS is set up yet, so the till's invoices are refused. Open Settings "
+                      f"and add the NTN, POS ID and key that {s.upstream_name} gave you.")
     for pos_id, reason in s.held:
         advice.append(f"POS {pos_id} is held: {reason}")
     if s.rejected:
@@ -99,6 +103,8 @@ def verdict(s: Snapshot, red_after_unreachable: float) -> Verdict:
                       "Check the internet connection; invoices are kept and will be sent.")
     if advice:
         problems = []
+        if s.pos_ready == 0:
+            problems.append("no POS set up")
         if s.held:
             problems.append(f"{len(s.held)} POS held")
         if s.rejected:

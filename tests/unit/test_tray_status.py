@@ -27,6 +27,14 @@ def test_nothing_yet_is_green_and_says_where_the_till_sends():
     assert v.light is Light.GREEN and "http://127.0.0.1:3000/api/invoice" in v.tooltip
 
 
+def test_no_pos_set_up_is_red_and_says_what_to_do():
+    """Right after installing (the wizard closed unfinished): the till's invoices are refused,
+    so this is not "ready", whatever the queue holds."""
+    v = verdict(snap(counts={}, pos_ready=0), HOUR)
+    assert (v.light, v.headline) == (Light.RED, "Needs attention: no POS set up")
+    assert "refused" in v.tooltip and "Settings" in v.tooltip
+
+
 def test_all_synced_is_green():
     v = verdict(snap(), HOUR)
     assert (v.light, v.headline) == (Light.GREEN, "All invoices sent")
