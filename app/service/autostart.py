@@ -133,12 +133,25 @@ def _icon() -> str:
     return str(icon) if lasting and icon.is_file() else "rims-utility"
 
 
-def _xdg_is_enabled() -> bool:
-    path = xdg_autostart_file()
+def xdg_system_autostart_files() -> list[Path]:
+    """Entries an administrator put in $XDG_CONFIG_DIRS (default /etc/xdg)/autostart for every
+    user (the .deb ships one to copy there: /usr/share/rims-utility/autostart/). The user's own
+    file of the same name overrides them (Desktop Application Autostart spec)."""
+    dirs = os.environ.get("XDG_CONFIG_DIRS", "") or "/etc/xdg"
+    found = []
+    for folder in dirs.split(":"):
+        path = Path(folder) / "autostart" / DESKTOP_FILE
+        if folder and Path(folder).is_absolute() and path.is_file():
+            found.append(path)
+    return found
+
+
+def _entry_enabled(path: Path) -> bool | None:
+    """Whether the entry at ``path`` starts the app at login; None when there is no file."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return False
+        return None
     except (OSError, UnicodeDecodeError) as why:
         raise AutostartError(f"could not read the autostart entry {path}: {why}") from why
     entry = configparser.ConfigParser(interpolation=None)
@@ -153,6 +166,13 @@ def _xdg_is_enabled() -> bool:
     return not off and section.get("X-GNOME-Autostart-enabled", "true") != "false"
 
 
+def _xdg_is_enabled() -> bool:
+    mine = _entry_enabled(xdg_autostart_file())
+    if mine is not None:
+        return mine
+    return any(_entry_enabled(path) for path in xdg_system_autostart_files())
+
+
 def _xdg_enable() -> None:
     path = xdg_autostart_file()
     _write_atomically(path, desktop_entry(launch_command()).encode("utf-8"), "the autostart entry")
@@ -160,6 +180,10 @@ def _xdg_enable() -> None:
 
 def _xdg_disable() -> None:
     path = xdg_autostart_file()
+    if xdg_system_autostart_files():  # an administrator's entry for everyone: hide it for me
+        hidden = "[Desktop Entry]\nType=Application\nName=" + APP_NAME + "\nHidden=true\n"
+        _write_atomically(path, hidden.encode("utf-8"), "the autostart entry")
+        return
     try:
         path.unlink(missing_ok=True)
     except OSError as why:

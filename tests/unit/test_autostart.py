@@ -19,6 +19,7 @@ from app.service.autostart import AutostartError
 def config_home(monkeypatch, tmp_path: Path) -> Path:
     home = tmp_path / "config"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "etc-xdg"))  # not this machine's /etc/xdg
     monkeypatch.setattr(sys, "platform", "linux")
     return home
 
@@ -136,6 +137,25 @@ def test_an_entry_switched_off_by_the_desktop_counts_as_off_until_enabled_again(
     assert not autostart.is_enabled()
     autostart.enable()
     assert autostart.is_enabled() and path.read_text(encoding="utf-8") == text
+
+
+def test_an_administrators_entry_for_every_user_can_be_turned_off_and_on_by_one_user(
+        config_home: Path, tmp_path: Path):
+    """The .deb ships an entry an administrator may copy into /etc/xdg/autostart. Turning start
+    at login off must then hide it for this user (Hidden=true in the user's own file of the same
+    name, per the Autostart spec), not just delete a file that is not there."""
+    system = tmp_path / "etc-xdg" / "autostart" / "rims-utility.desktop"
+    system.parent.mkdir(parents=True)
+    system.write_text(autostart.desktop_entry(["/usr/bin/rims-utility"]), encoding="utf-8")
+    assert autostart.xdg_system_autostart_files() == [system]
+    assert autostart.is_enabled()
+    autostart.disable()
+    assert not autostart.is_enabled()
+    assert read_entry(autostart.xdg_autostart_file())["Hidden"] == "true"
+    assert system.exists()  # the administrator's file is not ours to change
+    autostart.enable()
+    assert autostart.is_enabled()
+    assert "Hidden" not in read_entry(autostart.xdg_autostart_file())
 
 
 def test_an_awkward_install_path_is_quoted_so_the_session_still_runs_it(config_home: Path, monkeypatch,
