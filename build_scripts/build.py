@@ -74,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(HERE))
         started = time.monotonic()
         if package == "deb":
-            from deb import build_deb
-            made = build_deb(bundle, args.dist.resolve(), version())
+            from deb import DebError, build_deb
+            try:
+                made = build_deb(bundle, args.dist.resolve(), version())
+            except DebError as why:
+                raise SystemExit(f"build.py: {why}") from None
         else:
             from nsis import build_installer
             made = build_installer(bundle, args.dist.resolve(), version())

@@ -221,6 +221,7 @@ def run(settings: Settings) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("RIMS Utility")
     app.setOrganizationName("RIMS Utility")
+    app.setDesktopFileName("rims-utility")  # matches the menu entry (Wayland, task bars)
     app.setQuitOnLastWindowClosed(False)
     app.setWindowIcon(icons.app_icon())
     if single.ask_first_to_show(settings.data_dir):
