@@ -45,7 +45,7 @@ NTN, POS_ID, KEY = "K123456", "K123456", "KPRA@123a"  # practice mode's test use
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from perf_doc import replace_section  # noqa: E402 (this folder, run as a script)
+from perf_doc import machine, replace_section  # noqa: E402 (this folder, run as a script)
 
 # ======================================================================= the load generator
 # (runs in its own process: `gui_responsiveness.py --load-generator URL RATE SECONDS CONNS ID`)
@@ -149,18 +149,6 @@ def _thread_cpu(tid: int) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
 class Bench:
@@ -427,7 +415,7 @@ def write_doc(args: argparse.Namespace, idle: Lateness, loaded: Lateness, gen: d
     queue = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()) if v) or "unknown"
     blocks = [
         SECTION,
-        _para(f"""Measured {date.today()} on {_machine()}, Python {platform.python_version()},
+        _para(f"""Measured {date.today()} on {machine()}, Python {platform.python_version()},
               PySide6 {PySide6.__version__}, Qt platform
               `{os.environ.get("QT_QPA_PLATFORM", "offscreen")}`, with"""),
         f"    {command}",

@@ -21,15 +21,14 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+
+from tests.gui.xvfb import wait_for  # the same polling the tray tests use
 
 ROOT = Path(__file__).resolve().parents[2]
 NTN, POS_ID, KEY = "K123456", "K123456", "KPRA@123a"  # practice mode's test user (README)
 LOCK_NAME = "rims-utility.lock"
-T = TypeVar("T")
 
 
 class SmokeFailure(AssertionError):
@@ -57,17 +56,6 @@ def isolated_env(work: Path, **extra: str) -> dict[str, str]:
     env.pop("DISPLAY", None)
     env.pop("WAYLAND_DISPLAY", None)
     return env | extra
-
-
-def wait_for(what: str, check: Callable[[], T | None], timeout: float, interval: float = 0.05) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise SmokeFailure(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def run(program: Path, *args: str, env: dict[str, str], stdin: str | None = None,
