@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh or existing machine:
 #     bash build_scripts/test.sh [PYTEST ARGS...]
-# 1. bootstrap.sh (Debian packages, .venv, `pip install -e ".[test,gui]"` if needed);
+# 1. bootstrap.sh (Debian packages, .venv, `pip install -e ".[test,gui,build]"` if needed);
 # 2. pytest inside a private D-Bus session with an unlocked, throw-away GNOME
 #    keyring (with-keyring.sh), so keyring tests are real and your own keyring
 #    and application data are never touched.
