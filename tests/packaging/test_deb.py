@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import deb  # build_scripts/deb.py (tests/packaging/conftest.py puts build_scripts on sys.path)
+import deb_depends
 import pytest
 
 from app.service import autostart
@@ -257,7 +258,7 @@ def test_depends_cover_every_system_library_the_bundle_needs(package: Path, bund
     on_machine = set(re.findall(r"^\s*(\S+) \(", _run(["ldconfig", "-p"]).stdout, re.MULTILINE))
     uncovered = {soname: sorted(users)[:3] for soname, users in from_system.items()
                  if soname not in provided and (soname in on_machine or
-                                                 not all(deb.is_optional(u) for u in users))}
+                                                 not all(deb_depends.is_optional(u) for u in users))}
     assert not uncovered, f"needed, but no Depends package ships them: {uncovered}"
     absent = sorted(soname for soname in from_system if soname not in provided)
     if absent:
@@ -272,8 +273,8 @@ def test_dpkg_owner_lookup_handles_merged_usr() -> None:
     arch = _run(["dpkg", "--print-architecture"]).stdout.strip()
     short = libc.removeprefix("/usr")
     for path in (short, "/usr" + short, os.path.realpath(libc)):
-        assert deb.package_of(path) == f"libc6:{arch}", path
-    assert deb.package_of("/usr/lib/no-such-library.so.1") is None
+        assert deb_depends.package_of(path) == f"libc6:{arch}", path
+    assert deb_depends.package_of("/usr/lib/no-such-library.so.1") is None
 
 
 @pytest.mark.parametrize(("given", "wanted"), [
@@ -284,9 +285,9 @@ def test_debian_version(given: str, wanted: str) -> None:
 
 
 def test_upstream_version() -> None:
-    assert deb.upstream_version("2.36-9+deb12u14") == "2.36"
-    assert deb.upstream_version("1:1.2.13.dfsg-1") == "1:1.2.13.dfsg"
-    assert deb.upstream_version("1.0") == "1.0"
+    assert deb_depends.upstream_version("2.36-9+deb12u14") == "2.36"
+    assert deb_depends.upstream_version("1:1.2.13.dfsg-1") == "1:1.2.13.dfsg"
+    assert deb_depends.upstream_version("1.0") == "1.0"
 
 
 def _is_elf(path: Path) -> bool:
