@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="show how many invoices are in each state")
     data_dir_flag(status)
 
+    forget = commands.add_parser("forget-keys", help="remove this data folder's POS keys from "
+                                 "the OS keyring (before deleting the data; the uninstaller "
+                                 "runs it when asked to delete everything)")
+    data_dir_flag(forget)
+
     sandbox = commands.add_parser("sandbox", help="run a local stand-in for an upstream API")
     sandbox.add_argument("upstream", choices=["kpra"], help="which API to imitate")
     sandbox.add_argument("--port", type=int, required=True, help="HTTPS port")
@@ -83,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["tray", *(argv or [])])
     try:
         return {"tray": _tray, "serve": _serve, "setup": _setup, "status": _status, "sandbox": _sandbox,
+                "forget-keys": _forget_keys,
                 "backups": cli_backups.list_backups, "restore": cli_backups.restore,
                 "doctor": cli_doctor.doctor}[
             args.command](args)
@@ -229,6 +235,39 @@ def _status(args: argparse.Namespace) -> int:
                      "none configured (run rims-utility setup)"))
     for held in summary.held:
         print(f"HELD {held.pos_id}: {held.held_reason}")
+    return 0
+
+
+def _forget_keys(args: argparse.Namespace) -> int:
+    from app.service import instance
+    from app.store import repository
+    from app.store.database import open_database
+
+    config = settings.load(args.data_dir)
+    if not config.db_path.exists():
+        print(f"No POS is configured in {config.data_dir}: there is no key to remove.")
+        return 0
+    try:  # the service keeps the keys it read; it must not run on without them unnoticed
+        lock = instance.InstanceLock(config.data_dir).acquire()
+    except instance.AlreadyRunning as why:
+        print(f"rims-utility forget-keys: {why}", file=sys.stderr)
+        return 1
+    try:
+        database = open_database(config.db_path)
+        with database.connection_context():
+            pos_list = repository.list_pos(database)
+        removed = [pos.pos_id for pos in pos_list
+                   if keystore.delete_key(pos.upstream, pos.ntn, pos.pos_id)]
+    except keystore.KeystoreError as why:
+        print(f"rims-utility forget-keys: {why}. Nothing more was removed.", file=sys.stderr)
+        return 1
+    finally:
+        lock.release()
+    if removed:
+        print(f"Removed the key(s) of POS {', '.join(removed)} from the OS keyring "
+              f"({keystore.backend_name()}).")
+    else:
+        print("There was no key of this data folder's POS in the OS keyring.")
     return 0
 
 

@@ -5,6 +5,7 @@ Keyring's own backend selection (including PYTHON_KEYRING_BACKEND) is honoured, 
 
 
 import keyring
+import keyring.errors
 
 SERVICE = "rims-utility"
 
@@ -34,6 +35,18 @@ def load_key(upstream: str, ntn: str, pos_id: str) -> str | None:
     except Exception as why:  # backends raise their own types (D-Bus, Windows, ...)
         raise KeystoreError(f"could not read the key from the OS keyring ({backend_name()}): "
                             f"{type(why).__name__}") from None
+
+
+def delete_key(upstream: str, ntn: str, pos_id: str) -> bool:
+    """Remove a POS key; False if there was none."""
+    try:
+        keyring.delete_password(SERVICE, _username(upstream, ntn, pos_id))
+    except keyring.errors.PasswordDeleteError:
+        return False
+    except Exception as why:  # backends raise their own types (D-Bus, Windows, ...)
+        raise KeystoreError(f"could not delete the key from the OS keyring ({backend_name()}): "
+                            f"{type(why).__name__}") from None
+    return True
 
 
 def backend_name() -> str:

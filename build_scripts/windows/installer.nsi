@@ -363,8 +363,8 @@ Function un.onInit
 FunctionEnd
 
 ; The one uninstaller page: what goes, what stays, and the choice to delete the data.
-; Not removed either way: the POS keys in Windows Credential Manager (entries written by the app
-; through keyring). Whether the uninstaller should remove them is still to be decided.
+; The POS keys in Windows Credential Manager (written by the app through keyring) go with the data:
+; the program's own `forget-keys` removes them, while the program is still there to run.
 Function un.KeepDataPage
   !insertmacro MUI_HEADER_TEXT "Uninstall RIMS Utility" "Remove RIMS Utility from this computer."
   nsDialogs::Create 1018
@@ -377,7 +377,7 @@ Your invoices, settings and logs are kept in ${DATA_DIR}: if you install RIMS Ut
 again, everything is still there. Keep them unless you are sure you no longer need them: \
 they are your record of the invoices sent to KPRA."
   Pop $0
-  ${NSD_CreateCheckbox} 0 88u 100% 12u "Also &delete my invoices, settings and logs (cannot be undone)"
+  ${NSD_CreateCheckbox} 0 88u 100% 12u "Also &delete my invoices, settings, logs and POS keys (cannot be undone)"
   Pop $DeleteDataBox
   ${If} $DeleteData = 1
     ${NSD_Check} $DeleteDataBox
@@ -402,6 +402,11 @@ FunctionEnd
 
 Section "Uninstall"
   Call un.CloseApp
+  ${If} $DeleteData = 1
+    DetailPrint "Removing the POS keys from Windows Credential Manager"
+    nsExec::ExecToLog '"$INSTDIR\${CLI_EXE}" forget-keys --data-dir "${DATA_DIR}"'
+    Pop $0  ; its exit status: 0, or 1 if the keyring refused (the log above says why)
+  ${EndIf}
   Delete "$SMPROGRAMS\${APP_NAME}.lnk"
   Delete "$DESKTOP\${APP_NAME}.lnk"
   DeleteRegValue HKCU "${RUN_KEY}" "${APP_NAME}"

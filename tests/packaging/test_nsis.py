@@ -236,6 +236,15 @@ def test_the_uninstaller_keeps_the_invoices_unless_asked(windows_layout: Compile
     assert 'StrCpy $DeleteData "0" () ()' in code["un.onInit"]
     assert 'StrCpy $DeleteData "1" () ()' in code["un.onInit"]  # /DELETEDATA
     assert 'StrCpy $DeleteData "1" () ()' in code["un.KeepDataPageLeave"]
+    # The POS keys go with the data, through the program's forget-keys, before its files go.
+    forget = next(i for i, line in enumerate(steps) if "forget-keys" in line)
+    opened = max(i for i in range(forget) if steps[i] == "!insertmacro: _If")
+    assert not {"!insertmacro: _Else", "!insertmacro: _EndIf"} & set(steps[opened:forget])
+    source = nsis.SCRIPT.read_text(encoding="utf-8").splitlines()
+    call = next(i for i, line in enumerate(source) if "ExecToLog" in line and "forget-keys" in line)
+    condition = next(line for line in reversed(source[:call]) if "${If}" in line)
+    assert condition.strip() == "${If} $DeleteData = 1", condition
+    assert forget < deleting[0], "forget-keys must run while the program is still installed"
 
 
 # --- nsis.py itself ---------------------------------------------------------------------------
