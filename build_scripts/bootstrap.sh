@@ -41,6 +41,7 @@ APT_PACKAGES=(
     xvfb trayer xdotool x11-utils        # a real tray under Xvfb (tests/gui)
     desktop-file-utils                   # checks the start-at-login entry (tests/unit)
     binutils                             # objdump: PyInstaller's look at shared libraries
+    ca-certificates fontconfig-config    # the .deb's data Depends (tests/packaging installs it)
     nsis                                 # makensis: the Windows installer script compiles (tests/packaging)
 )
 PYTHON=${PYTHON:-python3}
