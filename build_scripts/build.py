@@ -40,6 +40,10 @@ def build_bundle(dist: Path, work: Path) -> Path:
     bundle = dist / NAME
     if not (bundle / program_name()).is_file():
         raise SystemExit(f"build.py: PyInstaller finished but {bundle / program_name()} is missing")
+    sys.path.insert(0, str(HERE))
+    from licences import write_notices
+
+    write_notices(bundle)  # THIRD-PARTY-NOTICES.txt, shipped by every installer
     return bundle
 
 

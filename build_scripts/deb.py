@@ -327,8 +327,9 @@ def copyright_text() -> str:
     bundled = textwrap.fill(
         f"{PREFIX}/_internal holds the Python runtime and the libraries the program was frozen "
         "with by PyInstaller (Python, Qt for Python, OpenSSL, aiohttp, cryptography, keyring and "
-        "others, with shared libraries from Debian). Each keeps its own licence; the licence "
-        "files that come with them are in that folder.", 76)
+        "others, with shared libraries from Debian). Each keeps its own licence: "
+        f"{PREFIX}/THIRD-PARTY-NOTICES.txt names each with its licence and its licence "
+        "text.", 76)
     comment = "\n".join(f" {line}" for line in bundled.splitlines())
     return (
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"

@@ -2,6 +2,7 @@
 builds it once per run): the shared smoke test (smoke.py), the tray icon in a real tray, and
 what the spec promises to leave out."""
 
+import re
 import time
 from pathlib import Path
 
@@ -73,3 +74,25 @@ def test_the_bundle_leaves_out_what_the_product_never_uses(bundle: Path, left_ou
     found = [str(p.relative_to(internal)) for p in internal.rglob("*")
              if str(p.relative_to(internal)).startswith(left_out)]
     assert not found, found[:10]
+
+
+def test_the_bundle_names_every_part_and_its_licence(bundle: Path):
+    """THIRD-PARTY-NOTICES.txt (build_scripts/licences.py): every Python package the program
+    runs on, Python itself, Qt with the LGPL text, and each system library copied in, by its
+    Debian package; no bundled library left without an owner."""
+    import licences  # build_scripts/ (conftest.py puts it on sys.path)
+
+    text = (bundle / licences.NOTICES).read_text(encoding="utf-8")
+    sections = dict(re.findall(r"^-{78}\n(.+)\nLicence: (.+)$", text, re.MULTILINE))
+    for dist in licences.distributions().values():
+        title = f"{dist.metadata['Name']} {dist.version}"
+        assert title in sections, title
+        start = text.index(f"{title}\nLicence:")
+        body = text[start:text.find("\n" + "-" * 78, start + 1)]
+        assert "--- " in body, f"{title}: no licence text"
+    assert any(title.startswith("Python 3.") for title in sections)
+    qt = text[text.index("PySide6_Essentials"):]
+    assert "GNU LESSER GENERAL PUBLIC LICENSE" in qt[:200_000]
+    assert licences.unattributed(bundle) == []
+    for library, package in licences.system_libraries(bundle).items():
+        assert f"Debian package {package}:" in text and library in text, library
