@@ -20,9 +20,11 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF
-from PySide6.QtGui import QGuiApplication, QImage, QPainter
-from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+from PySide6.QtGui import QGuiApplication, QImage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the app's code
+from app.gui.icons import render_svg
 
 ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
 NAMES = ("tray-green", "tray-amber", "tray-red", "tray-grey", "app")
@@ -41,15 +43,9 @@ def _gui() -> None:
 
 def render(svg: Path, size: int) -> QImage:
     """The SVG drawn at exactly ``size`` × ``size`` pixels on a transparent background."""
-    renderer = QSvgRenderer(str(svg))
-    if not renderer.isValid():
+    image = render_svg(svg, size)
+    if image.isNull():
         raise ValueError(f"{svg}: not a valid SVG (QSvgRenderer could not read it)")
-    image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
-    image.fill(0)
-    painter = QPainter(image)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    renderer.render(painter, QRectF(0, 0, size, size))
-    painter.end()
     return image.convertToFormat(QImage.Format.Format_ARGB32)
 
 

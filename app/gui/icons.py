@@ -62,14 +62,16 @@ def _pixmap(name: str, size: int, ratio: float) -> QPixmap:
     if png.is_file():
         pixmap = QPixmap(str(png))
     else:
-        pixmap = QPixmap.fromImage(_render(folder / f"{name}.svg", pixels))
+        pixmap = QPixmap.fromImage(render_svg(folder / f"{name}.svg", pixels))
     if pixmap.isNull():
         raise FileNotFoundError(f"could not load the {name} icon from {folder}")
     pixmap.setDevicePixelRatio(ratio)
     return pixmap
 
 
-def _render(svg: Path, pixels: int) -> QImage:
+def render_svg(svg: Path, pixels: int) -> QImage:
+    """The SVG drawn at exactly ``pixels`` × ``pixels`` on a transparent background (also what
+    build_scripts/render_icons.py writes the PNGs with); a null image if it cannot be read."""
     renderer = QSvgRenderer(str(svg))
     if not renderer.isValid():
         return QImage()  # a null image: _pixmap says which icon could not be loaded
