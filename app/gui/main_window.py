@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui import icons
+from app.gui.banner import NOTICE, PROBLEM, banner_style
 from app.service.status import Alert, Light, Snapshot, age_text, invoices, verdict
 
 _LIGHT_WORDS = {Light.GREEN: "All good", Light.AMBER: "Sending", Light.RED: "Needs attention",
@@ -65,18 +66,14 @@ class MainWindow(QMainWindow):
         self.advice_label.setWordWrap(True)
         self.advice_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.advice_label.setObjectName("advice")
-        self.advice_label.setStyleSheet(
-            "#advice { background: #fdecea; color: #7a1212; border-left: 4px solid #b3261e; "
-            "padding: 8px 10px; }")
+        self.advice_label.setStyleSheet(banner_style("advice", PROBLEM))
         self.advice_label.hide()
         layout.addWidget(self.advice_label)
 
         self.notice_label = QLabel("")  # the last notification, where there is no tray
         self.notice_label.setWordWrap(True)
         self.notice_label.setObjectName("notice")
-        self.notice_label.setStyleSheet(
-            "#notice { background: #eef4fb; color: #0b3b66; border-left: 4px solid #1f6fb2; "
-            "padding: 8px 10px; }")
+        self.notice_label.setStyleSheet(banner_style("notice", NOTICE))
         self.notice_label.hide()
         layout.addWidget(self.notice_label)
 

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.banner import NOTICE, PROBLEM, banner_style
 from app.gui.invoice_model import (
     COL_ATTEMPTS,
     COL_DATE,
@@ -844,16 +845,12 @@ class QueueWindow(QMainWindow):
             f"List updated at {_time_of_day(self.model.last_refresh)}")
 
     def _say_notice(self, text: str) -> None:
-        self.notice.setStyleSheet(
-            "#notice { background: #eef4fb; color: #0b3b66; border-left: 4px solid #1f6fb2; "
-            "padding: 6px 10px; }")
+        self.notice.setStyleSheet(banner_style("notice", NOTICE, "6px 10px"))
         self.notice.setText(text)
         self.notice.show()
 
     def _say_problem(self, text: str) -> None:
-        self.notice.setStyleSheet(
-            "#notice { background: #fdecea; color: #7a1212; border-left: 4px solid #b3261e; "
-            "padding: 6px 10px; }")
+        self.notice.setStyleSheet(banner_style("notice", PROBLEM, "6px 10px"))
         self.notice.setText(text)
         self.notice.show()
         self._problem = True
