@@ -63,6 +63,14 @@ def sandbox_fault(runtime: Runtime, **faults: object) -> None:
         assert answer.status == 200
 
 
+def shown(qtbot, widget: QWidget) -> QWidget:
+    """``widget`` shown, exposed, and closed by qtbot after the test."""
+    qtbot.addWidget(widget)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
 def screenshot(widget: QWidget, name: str) -> Path:
     """Save what the user sees of ``widget`` as docs/screenshots/<name>.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from app import keystore, settings
 from app.gui.runtime import Runtime
 from app.gui.settings_window import SettingsWindow
 from app.service import autostart
-from tests.gui.conftest import screenshot
+from tests.gui.conftest import screenshot, shown
 from tests.gui.test_setup_wizard import pos_list
 
 NTN = "1234567-8"
@@ -33,11 +33,7 @@ def add_pos(qtbot, runtime: Runtime, pos_id: str, key: str) -> None:
 
 @pytest.fixture
 def window(qtbot, runtime: Runtime) -> SettingsWindow:
-    shown = SettingsWindow(runtime)
-    qtbot.addWidget(shown)
-    shown.show()
-    qtbot.waitExposed(shown)
-    return shown
+    return shown(qtbot, SettingsWindow(runtime))
 
 
 def rows(window: SettingsWindow) -> list[list[str]]:
@@ -165,10 +161,7 @@ def test_screenshot(qtbot, runtime, monkeypatch):
     add_pos(qtbot, runtime, "TILL-01", "s3cret-KEY")
     running = runtime.facade.settings()  # port 0 (any free port) in tests; 3000 in a shop
     monkeypatch.setattr(runtime.facade, "settings", lambda: dataclasses.replace(running, port=3000))
-    window = SettingsWindow(runtime)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
+    window = shown(qtbot, SettingsWindow(runtime))
     qtbot.waitUntil(lambda: window.table.rowCount() == 2, timeout=10_000)
     select(window, "TILL-01")
     qtbot.mouseClick(window.upstream.test_button, Qt.MouseButton.LeftButton)

@@ -17,7 +17,7 @@ from app.domain.validation import MAX_ID
 from app.gui.runtime import Runtime
 from app.gui.setup_wizard import SetupWizard, needs_setup
 from app.service.facade import PosSetting
-from tests.gui.conftest import screenshot
+from tests.gui.conftest import screenshot, shown
 
 NEXT = QWizard.WizardButton.NextButton
 SAVE = QWizard.WizardButton.CommitButton
@@ -43,11 +43,7 @@ def unique_pos() -> str:
 
 @pytest.fixture
 def wizard(qtbot, runtime: Runtime) -> SetupWizard:
-    shown = SetupWizard(runtime)
-    qtbot.addWidget(shown)
-    shown.show()
-    qtbot.waitExposed(shown)
-    return shown
+    return shown(qtbot, SetupWizard(runtime))
 
 
 def type_credentials(qtbot, wizard: SetupWizard, ntn: str, pos_id: str, key: str) -> None:
