@@ -64,10 +64,10 @@ class Facade:
             rejected = tuple((reason, n) for state, reason, n in await core.store.problems()
                              if state is State.REJECTED)
         registry = core.registry
-        ready = sum(1 for _, key in registry.table().values() if key) if registry else 0
+        ready = registry.ready_count() if registry else 0
         if registry is not None and not ready:  # a POS set up meanwhile (rate-limited look)
             await registry.reload()
-            ready = sum(1 for _, key in registry.table().values() if key)
+            ready = registry.ready_count()
         return Snapshot(
             at=now, counts=dict(summary.counts), oldest_pending_at=summary.oldest_pending_at,
             last_synced_at=summary.last_synced_at,

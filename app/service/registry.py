@@ -82,6 +82,10 @@ class PosRegistry:
             redactor.register(key)
         return key
 
+    def ready_count(self) -> int:
+        """How many POS IDs have their key at hand (a till's invoice from any other is refused)."""
+        return sum(1 for entry in self._entries.values() if entry.key)
+
     def pos_ids(self) -> list[str]:
         return sorted(self._entries)
 
