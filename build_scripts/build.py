@@ -19,6 +19,9 @@ import time
 import tomllib
 from pathlib import Path
 
+# (build_scripts/ is on sys.path: this file's folder when run, and importers put it there)
+from licences import write_notices
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SPEC = HERE / "rims-utility.spec"
@@ -40,9 +43,6 @@ def build_bundle(dist: Path, work: Path) -> Path:
     bundle = dist / NAME
     if not (bundle / program_name()).is_file():
         raise SystemExit(f"build.py: PyInstaller finished but {bundle / program_name()} is missing")
-    sys.path.insert(0, str(HERE))
-    from licences import write_notices
-
     write_notices(bundle)  # THIRD-PARTY-NOTICES.txt, shipped by every installer
     return bundle
 
@@ -75,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bundle:    {bundle}  ({folder_size(bundle) / 1e6:.0f} MB, built in {bundle_seconds:.0f} s)")
 
     if package != "none":
-        sys.path.insert(0, str(HERE))
         started = time.monotonic()
         if package == "deb":
             from deb import DebError, build_deb
