@@ -95,10 +95,13 @@ class Runtime:
                 except Exception:
                     log.exception("status snapshot failed")
                 else:
-                    for news in alerts(self.last_snapshot, snapshot, stuck_after):
-                        self.bridge.alert.emit(news)
+                    news = alerts(self.last_snapshot, snapshot, stuck_after)
                     self.last_snapshot = snapshot
+                    # The windows show the new state before the notification about it
+                    # arrives, so a notice never sits next to stale advice.
                     self.bridge.snapshot.emit(snapshot)
+                    for alert in news:
+                        self.bridge.alert.emit(alert)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), STATUS_INTERVAL)
         finally:
