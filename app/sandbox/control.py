@@ -60,6 +60,7 @@ class _Control:
             "faults": sandbox.faults.snapshot(),
             "chaos_dealt": sandbox.faults.dealt(),
             "total_requests": sandbox.total_requests,
+            "connections_seen": sandbox.connections_seen,
         }
         return json_response(status)
 

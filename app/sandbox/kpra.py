@@ -70,6 +70,7 @@ class KpraSandbox:
         self._ports: tuple[int, int] | None = None
         self._down_lock = asyncio.Lock()
         self._in_flight = 0
+        self._peers: set[object] = set()  # client (address, port) of every connection seen
 
     # -- Python API -------------------------------------------------------------------
 
@@ -103,6 +104,12 @@ class KpraSandbox:
     def total_requests(self) -> int:
         """Every POST that reached the HTTPS endpoint (persisted across restarts)."""
         return self._book.total
+
+    @property
+    def connections_seen(self) -> int:
+        """How many client connections have made requests to the HTTPS endpoint since start
+        (each a TLS handshake): a client that reuses connections makes few."""
+        return len(self._peers)
 
     @property
     def in_flight(self) -> int:
@@ -216,6 +223,9 @@ class KpraSandbox:
 
     async def _counted_endpoint(self, request: web.Request) -> web.StreamResponse:
         self._in_flight += 1
+        transport = request.transport
+        if transport is not None:
+            self._peers.add(transport.get_extra_info("peername"))
         try:
             return await self._endpoint(request)
         finally:

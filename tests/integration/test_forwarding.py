@@ -43,6 +43,10 @@ async def test_burst_of_500_concurrent_posts_all_sync_once(utility, sandbox):
     await wait_for(lambda: _all_synced(utility, numbers), timeout=60, what="500 synced")
     assert all(sandbox.received_count(POS_ID, n) == 1 for n in numbers)
     assert len(sandbox.records()) == 500
+    # Connections are kept alive and bounded: no TLS handshake per invoice.
+    assert utility.core is not None
+    assert 1 <= sandbox.connections_seen <= utility.core.settings.send_concurrency, (
+        sandbox.connections_seen)
 
 
 async def test_burst_of_server_errors_is_retried_until_synced(utility, sandbox):
