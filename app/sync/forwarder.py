@@ -60,6 +60,7 @@ class Forwarder:
         self._wakeup = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._sending: dict[asyncio.Task, int] = {}  # invoice id each task is sending
+        self._exchanging = 0  # sends whose request to the authority is not answered yet
         self._claim_lost = False
         self._stopping = False
         self._paused = paused
@@ -133,7 +134,9 @@ class Forwarder:
         if gate_wait > 0:
             await self._sleep(gate_wait)
             return
-        free = (1 if self.gate.probing else self._concurrency) - len(self._tasks)
+        # Slots free up when an answer arrives, not when its outcome is committed: the next
+        # claim then joins the outcome's write in one group commit (one fsync per send, not two).
+        free = (1 if self.gate.probing else self._concurrency) - self._exchanging
         if free <= 0:
             await self._sleep(None)  # a finishing send wakes us
             return
@@ -150,6 +153,7 @@ class Forwarder:
             await self._sleep(min(wait, IDLE_RECHECK))
             return
         for invoice in claimed:
+            self._exchanging += 1
             task = asyncio.create_task(self._send(invoice), name=f"rims-send-{invoice.id}")
             self._tasks.add(task)
             self._sending[task] = invoice.id
@@ -182,6 +186,21 @@ class Forwarder:
     # -------------------------------------------------------------- one invoice
 
     async def _send(self, invoice: InvoiceRecord) -> None:
+        exchanging = True
+
+        def answered() -> None:  # this send's slot is free again
+            nonlocal exchanging
+            if exchanging:
+                exchanging = False
+                self._exchanging -= 1
+                self.wake()
+
+        try:
+            await self._send_one(invoice, answered)
+        finally:
+            answered()
+
+    async def _send_one(self, invoice: InvoiceRecord, answered: Callable[[], None]) -> None:
         started = time.time()
         credentials = await self._credentials(invoice.pos_id, invoice.pos_version)
         if credentials is None:
@@ -202,6 +221,7 @@ class Forwarder:
         duration = int((time.monotonic() - clock) * 1000)
         status = getattr(outcome, "status", None)
         attempt = AttemptRecord(started, duration, status, _kind(outcome), outcome.message)
+        answered()  # (the gate hears of the outcome below, before the loop claims again)
         await self._apply(invoice, outcome, attempt)
 
     async def _resent_after_restore(self, invoice: InvoiceRecord) -> bool:
