@@ -14,6 +14,7 @@
 #        keys), x11-utils (xwininfo: the tray's window tree);
 #      - nsis (makensis), to compile the Windows installer script over the Linux
 #        bundle (tests/packaging; the real installer is built on Windows);
+#      - wrk, the HTTP load generator of bench/intake.py (its CI smoke run too);
 #   2. a virtualenv in <repo>/.venv with `pip install -e ".[test,gui,build]"`, redone
 #      only when pyproject.toml changed since the last successful install.
 #
@@ -43,6 +44,7 @@ APT_PACKAGES=(
     binutils                             # objdump: PyInstaller's look at shared libraries
     ca-certificates fontconfig-config    # the .deb's data Depends (tests/packaging installs it)
     nsis                                 # makensis: the Windows installer script compiles (tests/packaging)
+    wrk                                  # the intake benchmark's load generator (bench/intake.py)
 )
 PYTHON=${PYTHON:-python3}
 
