@@ -67,7 +67,12 @@ FILTERS = [
     InvoiceFilter(states=STATE_GROUPS["pending"], pos_id="POS-A", invoice_no="T1",
                   date_from="2026-11-02"),
     InvoiceFilter(states=STATE_GROUPS["unconfirmed"], payment_mode=1, date_to="2026-11-03"),
+    InvoiceFilter(states=STATE_GROUPS["synced"], invoice_no="T1"),
+    InvoiceFilter(states=STATE_GROUPS["rejected"], invoice_no="T"),
+    InvoiceFilter(pos_id="POS-A", payment_mode=2, invoice_no="T1"),
+    InvoiceFilter(invoice_no="X", date_from="2026-11-03", date_to="2026-11-04"),
 ]
+SEARCHES = [f for f in FILTERS if f.invoice_no]
 
 
 @pytest.mark.parametrize("f", FILTERS, ids=[str(n) for n in range(len(FILTERS))])
@@ -109,6 +114,65 @@ def test_a_deep_page_seeks_by_row_value_in_the_index(db):
     plan = " ".join(str(row) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
     # One index search per state, each starting at the cursor (SQLite prints the row value's
     # first column), reading the index alone; only the page's rows are then sorted.
-    assert plan.count("COVERING INDEX invoice_state_date_time (state=? AND date_time<?)") == \
-        len(STATE_GROUPS["pending"]), plan
+    assert plan.count("COVERING INDEX invoice_unsynced_state_date_time (state=? AND date_time<?)"
+                      ) == len(STATE_GROUPS["pending"]), plan
     assert "SCAN invoice" not in plan, plan
+
+
+def _walk(db, f: InvoiceFilter, limit: int) -> list[int]:
+    """Every page of the list, as ids, following the cursor."""
+    seen, after = [], None
+    for _ in range(COUNT + 2):
+        records, after = listing.list_invoices(db, f, limit, after)
+        seen += [r.id for r in records]
+        if after is None:
+            return seen
+    raise AssertionError("the cursor never ended")
+
+
+class Statements:
+    """The database, keeping each statement it runs (to see which way a search went)."""
+
+    def __init__(self, db):
+        self.db, self.sql = db, []
+
+    def execute_sql(self, sql, params=()):
+        self.sql.append(sql)
+        return self.db.execute_sql(sql, params)
+
+
+# A search sorts every match by date, or walks the rows newest first while its matches are
+# many (listing._searched), falling back to the sort when the walk ends short of a page.
+WAYS = {"sort": (COUNT + 1, 10), "walk": (1, 10 * COUNT), "walk, then sort": (1, 1)}
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("f", SEARCHES, ids=[str(n) for n in range(len(SEARCHES))])
+@pytest.mark.parametrize("limit", [1, 7, 50])
+def test_a_search_sorted_or_walked_gives_the_same_pages(db, monkeypatch, f, way, limit):
+    many, walk_rows = WAYS[way]
+    monkeypatch.setattr(listing, "MANY_MATCHES", many)
+    monkeypatch.setattr(listing, "WALK_ROWS", walk_rows)
+    assert _walk(db, f, limit) == _expected(db, f)
+    spy = Statements(db)
+    with db.connection_context():
+        listing.list_invoices(spy, f, limit)
+    walked = any("LIMIT ?) WHERE invoice_no >= ?" in sql for sql in spy.sql)
+    prefix_matches = len(_expected(db, InvoiceFilter(invoice_no=f.invoice_no)))
+    assert walked == (prefix_matches >= many and len(f.states) <= 1)
+
+
+def test_the_walk_is_chosen_by_a_capped_count_of_the_prefix(db, monkeypatch):
+    with db.connection_context():
+        matches = len(_expected(db, InvoiceFilter(invoice_no="T1")))
+        monkeypatch.setattr(listing, "MANY_MATCHES", matches)
+        assert listing._searched(db, InvoiceFilter(invoice_no="T1")) == listing.WALK_ROWS
+        assert listing._searched(db, InvoiceFilter(invoice_no="T12")) is None  # fewer
+        assert listing._searched(db, InvoiceFilter()) is None
+        several = InvoiceFilter(states=STATE_GROUPS["pending"], invoice_no="T1")
+        assert listing._searched(db, several) is None  # one walk per state could not merge
+        # A walk that fills its page is the sorted page; one that ends short is not trusted.
+        f = InvoiceFilter(invoice_no="T1")
+        sorted_ = db.execute_sql(*listing._page("id", f, 20, None)).fetchall()
+        assert db.execute_sql(*listing._page("id", f, 20, None, walk=COUNT)).fetchall() == sorted_
+        assert len(db.execute_sql(*listing._page("id", f, 20, None, walk=20)).fetchall()) < 20
