@@ -43,9 +43,11 @@ class Invoice(BaseModel):
     total_amount = peewee.TextField()
     date_time = peewee.TextField()  # YYYY-MM-DD HH:MM:SS, as on the receipt
     payment_mode = peewee.IntegerField()
-    received_json = peewee.TextField()  # the POS's fields exactly as received, minus the key
+    # The POS's fields exactly as received, minus the key; since schema v4 mostly a BLOB,
+    # deflated (received.py: pack / unpack). TEXT affinity leaves BLOBs as they are.
+    received_json = peewee.TextField()
     warnings_json = peewee.TextField(default="[]")
-    content_hash = peewee.TextField()
+    content_hash = peewee.TextField()  # since schema v4 the SHA-256's 32 bytes (a BLOB)
     state = peewee.TextField()
     received_at = peewee.FloatField()  # unix time
     updated_at = peewee.FloatField()
@@ -60,7 +62,7 @@ class Invoice(BaseModel):
     class Meta:
         indexes = (
             (("pos_id", "invoice_no"), True),
-            (("state", "next_attempt_at"), False),
+            (("state", "next_attempt_at"), False),  # replaced by partial indexes in schema v4
         )
 
 

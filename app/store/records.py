@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from app.domain.states import State
+from app.store.received import hash_hex
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ class InvoiceRecord:
             id=id_, pos_id=pos_id, invoice_no=invoice_no, ntn=ntn, amount=Decimal(amount),
             tax_rate=Decimal(tax_rate), tax_amount=Decimal(tax_amount),
             total_amount=Decimal(total_amount), date_time=date_time, payment_mode=payment_mode,
-            warnings=json.loads(warnings_json), content_hash=content_hash, state=State(state),
+            warnings=json.loads(warnings_json), content_hash=hash_hex(content_hash),
+            state=State(state),
             received_at=received_at, updated_at=updated_at, attempts=attempts,
             next_attempt_at=next_attempt_at, ambiguous=bool(ambiguous), last_error=last_error,
             last_status=last_status, transaction_id=transaction_id, synced_at=synced_at,

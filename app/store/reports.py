@@ -8,6 +8,7 @@ from decimal import Decimal
 from peewee import SqliteDatabase
 
 from app.domain.states import State
+from app.store.database import UNSYNCED
 from app.store.listing import InvoiceFilter, where
 
 _SUMS = "COUNT(*), dec_sum(amount), dec_sum(tax_amount), dec_sum(total_amount)"
@@ -82,6 +83,6 @@ def problems(db: SqliteDatabase, limit: int = 10) -> list[tuple[State, str, int]
     """Why invoices are rejected or held: (state, reason, how many), most common first."""
     rows = db.execute_sql(
         "SELECT state, COALESCE(last_error, ''), COUNT(*) AS n FROM invoice "
-        "WHERE state IN ('rejected', 'held') GROUP BY state, last_error "
+        f"WHERE state IN ('rejected', 'held') AND {UNSYNCED} GROUP BY state, last_error "
         "ORDER BY n DESC, state LIMIT ?", (limit,)).fetchall()
     return [(State(state), reason, n) for state, reason, n in rows]

@@ -11,6 +11,8 @@ from peewee import SqliteDatabase
 from app.domain.invoice import Invoice
 from app.domain.money import plain
 from app.domain.states import PENDING_STATES, State
+from app.store import received
+from app.store.database import UNSYNCED
 from app.store.records import (
     AttemptRecord,
     IntakeOutcome,
@@ -47,7 +49,8 @@ def store_invoices(db: SqliteDatabase, invoices: Sequence[Invoice]) -> list[Inta
     rows = [(
         inv.pos_id, inv.invoice_no, inv.ntn, plain(inv.amount), plain(inv.tax_rate),
         plain(inv.tax_amount), plain(inv.total_amount), inv.wire_date_time, inv.payment_mode,
-        inv.received_json, inv.warnings_json, inv.content_hash,
+        received.pack(inv.received_json), inv.warnings_json,
+        received.hash_bytes(inv.content_hash),
         (State.HELD if inv.pos_id in held else State.QUEUED).value, now, now, now,
     ) for inv in invoices]
     inserted: dict[tuple[str, str], State] = {}
@@ -129,8 +132,8 @@ def recover_interrupted(db: SqliteDatabase, now: float, keep: Sequence[int] = ()
     ambiguous so a "duplicate" answer counts as success. ``keep``: ids still being sent.
     Returns how many there were."""
     kept = set(keep)
-    ids = [i for (i,) in db.execute_sql("SELECT id FROM invoice WHERE state = 'sending'")
-           if i not in kept]
+    ids = [i for (i,) in db.execute_sql(
+        f"SELECT id FROM invoice WHERE state = 'sending' AND {UNSYNCED}") if i not in kept]
     for invoice_id in ids:
         _add_attempt(db, invoice_id, AttemptRecord(
             started_at=now, duration_ms=0, http_status=None, outcome="interrupted",
@@ -181,7 +184,7 @@ def hold_pos(db: SqliteDatabase, pos_id: str, reason: str, invoice_id: int | Non
             "WHERE id = ?", (now, attempt.http_status, reason, invoice_id))
     db.execute_sql(
         "UPDATE invoice SET state = 'held', updated_at = ?, last_error = ? "
-        "WHERE pos_id = ? AND state = 'queued'", (now, reason, pos_id))
+        f"WHERE pos_id = ? AND state = 'queued' AND {UNSYNCED}", (now, reason, pos_id))
     db.execute_sql(
         "UPDATE pos SET held_reason = ?, held_at = ?, version = version + 1 WHERE pos_id = ?",
         (reason, now, pos_id))
@@ -195,7 +198,8 @@ def release_pos(db: SqliteDatabase, pos_id: str) -> int:
         "WHERE pos_id = ?", (pos_id,))
     cursor = db.execute_sql(
         "UPDATE invoice SET state = 'queued', next_attempt_at = ?, updated_at = ?, "
-        "last_error = NULL WHERE pos_id = ? AND state = 'held'", (now, now, pos_id))
+        f"last_error = NULL WHERE pos_id = ? AND state = 'held' AND {UNSYNCED}",
+        (now, now, pos_id))
     return cursor.rowcount
 
 
@@ -236,17 +240,18 @@ def retry_all(db: SqliteDatabase, states: Sequence[str], who: str) -> tuple[int,
     requeued = 0
     released: list[str] = []
     if State.REJECTED.value in states:
-        ids = [i for (i,) in db.execute_sql("SELECT id FROM invoice WHERE state = 'rejected'")]
+        ids = [i for (i,) in db.execute_sql(
+            f"SELECT id FROM invoice WHERE state = 'rejected' AND {UNSYNCED}")]
         for invoice_id in ids:
             _note_retry(db, invoice_id, now, who)
         db.execute_sql(
             "UPDATE invoice SET state = 'queued', next_attempt_at = ?, updated_at = ?, "
-            "last_error = NULL WHERE state = 'rejected'", (now, now))
+            f"last_error = NULL WHERE state = 'rejected' AND {UNSYNCED}", (now, now))
         requeued += len(ids)
     if State.HELD.value in states:
         held = {pos_id for (pos_id,) in db.execute_sql(
             "SELECT pos_id FROM pos WHERE held_reason IS NOT NULL UNION "
-            "SELECT DISTINCT pos_id FROM invoice WHERE state = 'held'")}
+            f"SELECT DISTINCT pos_id FROM invoice WHERE state = 'held' AND {UNSYNCED}")}
         for pos_id in sorted(held):
             requeued += release_pos(db, pos_id)
             released.append(pos_id)
@@ -265,6 +270,13 @@ def get_invoice(db: SqliteDatabase, pos_id: str, invoice_no: str) -> InvoiceReco
     row = db.execute_sql(f"{_SELECT} WHERE pos_id = ? AND invoice_no = ?",
                          (pos_id, invoice_no)).fetchone()
     return InvoiceRecord.from_row(row) if row else None
+
+
+def received_json(db: SqliteDatabase, invoice_id: int) -> str | None:
+    """The POS's fields exactly as received (minus the key), as the intake stored them."""
+    row = db.execute_sql("SELECT received_json FROM invoice WHERE id = ?",
+                         (invoice_id,)).fetchone()
+    return received.unpack(row[0]) if row else None
 
 
 def attempts_of(db: SqliteDatabase, invoice_id: int) -> list[AttemptRecord]:
@@ -288,12 +300,20 @@ def next_due_at(db: SqliteDatabase) -> float | None:
 
 
 def summary(db: SqliteDatabase) -> Summary:
+    """The count of each state. Synced is every invoice less the others: those are counted in
+    their small index, and the whole table in its smallest one (no index holds the state of a
+    synced invoice). One statement, so both counts see the same moment."""
     counts = {state.value: 0 for state in State}
-    counts.update(dict(db.execute_sql(
-        "SELECT state, COUNT(*) FROM invoice GROUP BY state").fetchall()))
+    rows = dict(db.execute_sql(
+        "SELECT NULL, COUNT(*) FROM invoice UNION ALL "
+        f"SELECT state, COUNT(*) FROM invoice WHERE {UNSYNCED} GROUP BY state").fetchall())
+    everything = rows.pop(None)
+    counts.update(rows)
+    counts[State.SYNCED.value] = everything - sum(rows.values())
     pending = ",".join(f"'{s.value}'" for s in PENDING_STATES)
     oldest = db.execute_sql(
-        f"SELECT MIN(received_at) FROM invoice WHERE state IN ({pending})").fetchone()[0]
+        f"SELECT MIN(received_at) FROM invoice WHERE state IN ({pending}) AND {UNSYNCED}"
+    ).fetchone()[0]
     last = db.execute_sql("SELECT value FROM meta WHERE name = ?", (LAST_SYNC,)).fetchone()
     held = [pos for pos in list_pos(db) if pos.held_reason]
     return Summary(counts=counts, oldest_pending_at=oldest,

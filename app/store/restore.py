@@ -20,7 +20,7 @@ from pathlib import Path
 
 from app.domain.states import PENDING_STATES
 from app.store import backups, integrity, repository
-from app.store.database import SCHEMA_VERSION
+from app.store.database import SCHEMA_VERSION, UNSYNCED
 
 _COMPANIONS = ("-wal", "-shm", "-journal")
 
@@ -89,7 +89,8 @@ def _contents(connection: sqlite3.Connection, path: Path) -> Contents:
         version = connection.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
         invoices = connection.execute("SELECT COUNT(*) FROM invoice").fetchone()[0]
         pending = connection.execute(
-            f"SELECT COUNT(*) FROM invoice WHERE state IN ({_PENDING})").fetchone()[0]
+            f"SELECT COUNT(*) FROM invoice WHERE state IN ({_PENDING}) AND {UNSYNCED}"
+        ).fetchone()[0]
         newest = connection.execute(
             "SELECT received_at, pos_id, invoice_no FROM invoice "
             "ORDER BY received_at DESC, id DESC LIMIT 1").fetchone()
@@ -121,7 +122,7 @@ def _prepare(copy: Path, backup: Path) -> Contents:
         with connection:
             now = time.time()
             connection.execute(f"UPDATE invoice SET ambiguous = 1, updated_at = ? "
-                               f"WHERE state IN ({_PENDING})", (now,))
+                               f"WHERE state IN ({_PENDING}) AND {UNSYNCED}", (now,))
             # Sales made before now that the till sends again may already be at KPRA.
             connection.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
                                (repository.RESTORED_AT, repr(now)))

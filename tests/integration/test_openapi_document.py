@@ -9,9 +9,11 @@
 
 tests/integration/test_openapi_fuzz.py then lets schemathesis generate requests from it."""
 
+import base64
 import copy
 import inspect
 import io
+import os
 import re
 import zipfile
 from collections.abc import AsyncIterator
@@ -293,7 +295,7 @@ async def test_real_answers_are_documented_and_match_their_schemas(utility):
     writer = utility.core.store.writer
     await writer.submit(_limit_pages, await writer.submit(_count_pages))
     try:
-        answer = await client.post(503, json=invoice("DOC-FULL", note="x" * 30000))
+        answer = await client.post(503, json=invoice("DOC-FULL", note=_incompressible()))
     finally:
         await writer.submit(_limit_pages, None)
     assert answer["errors"] == {}
@@ -522,6 +524,11 @@ async def _dashboard_api_answers(client: Client, cookie: dict[str, str],
 
 async def _state(client: Client, number: str, state: str, pos_id: str = POS_ID) -> bool:
     return await client.utility.state_of(number, pos_id) == state
+
+
+def _incompressible() -> str:
+    """30,000 characters that need new pages even deflated (the store packs the till's JSON)."""
+    return base64.b64encode(os.urandom(22_500)).decode()
 
 
 def _limit_pages(db, pages: int | None) -> None:  # runs in the writer process

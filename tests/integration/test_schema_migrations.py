@@ -1,13 +1,21 @@
-"""Schema versions 2 and 3 (the dashboard's indexes) on a database written by version 1, and the
-exact decimal sum the reports use."""
+"""Schema versions 2 to 4 on a database written by an older version: the dashboard's indexes
+(v2, v3), the compact rows and partial state indexes (v4, read back identically); and the exact
+decimal sum the reports use."""
 
 import time
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import peewee
+import pytest
 
-from app.store import backups, database
+from app.domain.validation import parse_submission
+from app.store import backups, database, listing, received, reports
+from app.store import repository as repo
 from app.store.database import connect, open_database
+from app.store.listing import STATE_GROUPS, InvoiceFilter
+from app.store.records import AttemptRecord
 
 
 def _version_1_with_invoices(path: Path, count: int) -> None:
@@ -38,19 +46,20 @@ def test_a_version_1_database_gains_the_dashboard_indexes_after_a_backup(tmp_pat
     _version_1_with_invoices(path, 30)
     db = open_database(path)
     with db.connection_context():
-        assert database.current_version(db) == database.SCHEMA_VERSION == 3
+        assert database.current_version(db) == database.SCHEMA_VERSION == 4
         indexes = _indexes(db)
-        assert {"invoice_date_time", "invoice_state_date_time", "invoice_pos_date_time",
-                "invoice_no_date_time"} <= indexes
+        assert {"invoice_date_time", "invoice_unsynced_state_date_time", "invoice_pos_date_time",
+                "invoice_no_date_time", "invoice_queued_next_attempt_at"} <= indexes
         assert "invoice_invoice_no" not in indexes  # v3 replaced it
+        assert not {"invoice_state_date_time", "invoice_state_next_attempt_at"} & indexes  # v4
         assert db.execute_sql("SELECT COUNT(*) FROM invoice").fetchone()[0] == 30
         # 30 × 0.10 is 3.0000000000000004 in floats; dec_sum is exact.
         assert db.execute_sql("SELECT SUM(amount) FROM invoice").fetchone()[0] != 3.0
         assert db.execute_sql("SELECT dec_sum(amount) FROM invoice").fetchone()[0] == "3.00"
         plan = " ".join(str(row) for row in db.execute_sql(
             "EXPLAIN QUERY PLAN SELECT id FROM invoice WHERE state = 'rejected' "
-            "ORDER BY date_time DESC, id DESC LIMIT 51"))
-        assert "invoice_state_date_time" in plan and "TEMP B-TREE" not in plan, plan
+            "AND state <> 'synced' ORDER BY date_time DESC, id DESC LIMIT 51"))
+        assert "invoice_unsynced_state_date_time" in plan and "TEMP B-TREE" not in plan, plan
         search = " ".join(str(row) for row in db.execute_sql(
             "EXPLAIN QUERY PLAN SELECT id, date_time FROM invoice WHERE invoice_no >= 'INV-1' "
             "AND invoice_no < 'INV-2'"))
@@ -69,3 +78,197 @@ def test_dec_sum_of_nothing_is_null_like_sum_and_skips_nulls(tmp_path: Path):
             "UNION ALL SELECT '0.000000000000000000001')").fetchone()[0] == \
             "100.000000000000000000001"
     db.close()
+
+
+# ------------------------------------------------------------------------------ v3 -> v4
+
+NOW = datetime(2026, 11, 21, 12, 0, 0)
+STATES = ("synced", "synced", "synced", "queued", "sending", "rejected", "held", "synced")
+
+
+def _posts(count: int) -> list[dict[str, object]]:
+    """What tills sent: the seed's fields, numbers written every way, non-ASCII, extra fields."""
+    posts = []
+    for n in range(count):
+        amount = Decimal(1000 + n) / (100 if n % 2 else 1)
+        tax = (amount * Decimal("0.15")).quantize(Decimal("0.01"))
+        fields: dict[str, object] = {
+            "ntn": "K123456", "pos_id": f"POS-{n % 3}", "key": "secret",
+            "invoice_no": f"T{n % 3}-{n:05d}", "amount": amount, "tax_rate": 15,
+            "tax_amount": str(tax), "total_amount": amount + tax,
+            "date_time": f"2026-11-{1 + n % 20:02d} {n % 24:02d}:{n % 60:02d}:00",
+            "payment_mode": 1 + n % 2}
+        if n % 5 == 0:
+            fields["customer"] = "Café Ümit — ٹیسٹ"  # kept verbatim, not a field of ours
+        if n % 7 == 0:
+            fields = {"date": fields.pop("date_time"), "sales_tax": fields.pop("tax_amount"),
+                      **fields}  # the live API's names, in another order
+        posts.append(fields)
+    return posts
+
+
+def _version_3_with_invoices(path: Path, count: int) -> dict[str, str]:
+    """A schema v3 file as the v3 code wrote it: received_json as text, content_hash as hex,
+    invoices in every state with their attempts. Returns received_json by invoice number."""
+    db = connect(path)
+    texts = {}
+    with db.connection_context():
+        with db.atomic():
+            for step in range(3):
+                database.MIGRATIONS[step](db)
+                db.execute_sql("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                               (step + 1, time.time()))
+            repo.upsert_pos(db, "K123456", "POS-2")
+            repo.hold_pos(db, "POS-2", "401 Unauthorized")
+        with db.atomic():
+            for n, fields in enumerate(_posts(count)):
+                inv = parse_submission(fields, now=NOW).invoice
+                texts[inv.invoice_no] = inv.received_json
+                state = STATES[n % len(STATES)]
+                db.execute_sql(
+                    "INSERT INTO invoice (pos_id, invoice_no, ntn, amount, tax_rate, tax_amount, "
+                    "total_amount, date_time, payment_mode, received_json, warnings_json, "
+                    "content_hash, state, received_at, updated_at, attempts, next_attempt_at, "
+                    "ambiguous, last_error, transaction_id, synced_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (inv.pos_id, inv.invoice_no, inv.ntn, str(inv.amount), str(inv.tax_rate),
+                     str(inv.tax_amount), str(inv.total_amount), inv.wire_date_time,
+                     inv.payment_mode, inv.received_json, inv.warnings_json, inv.content_hash,
+                     state, 1e9 + n, 1e9 + n, int(state != "queued"), 1e9 + n * 10,
+                     int(n % 11 == 0), "no" if state in ("rejected", "held") else None,
+                     str(4e9 + n) if state == "synced" else None,
+                     1e9 + n if state == "synced" else None))
+                if state != "queued":
+                    repo._add_attempt(db, db.execute_sql("SELECT last_insert_rowid()").fetchone()[0],
+                                      AttemptRecord(1e9 + n, 100 + n, 201, "accepted", f"ok {n}"))
+            # One the v3 code could have stored too: the shortest JSON does not get smaller.
+            db.execute_sql(
+                "INSERT INTO invoice (pos_id, invoice_no, ntn, amount, tax_rate, tax_amount, "
+                "total_amount, date_time, payment_mode, received_json, warnings_json, "
+                "content_hash, state, received_at, updated_at, attempts, next_attempt_at, "
+                "ambiguous) VALUES ('POS-9', 'SHORT', 'N', '1', '0', '0', '1', "
+                "'2026-11-21 10:00:00', 1, '{}', '[]', ?, 'synced', 0, 0, 1, 0, 0)",
+                ("ab" * 32,))
+            texts["SHORT"] = "{}"
+    db.close()
+    return texts
+
+
+def _everything(db: peewee.SqliteDatabase) -> dict[str, object]:
+    """What the product reads, through the store's own functions."""
+    ids = [i for (i,) in db.execute_sql("SELECT id FROM invoice ORDER BY id")]
+    pages = {}
+    for name, f in {"all": InvoiceFilter(), "T1": InvoiceFilter(invoice_no="T1"),
+                    "unconfirmed": InvoiceFilter(states=STATE_GROUPS["unconfirmed"]),
+                    "synced": InvoiceFilter(states=STATE_GROUPS["synced"]),
+                    "pos": InvoiceFilter(pos_id="POS-1")}.items():
+        pages[name] = listing.list_invoices(db, f, 1000)
+    summary = repo.summary(db)
+    return {
+        "records": [listing.invoice_with_attempts(db, i) for i in ids],
+        "pages": pages,
+        "summary": (summary.counts, summary.oldest_pending_at, summary.last_synced_at,
+                    summary.held),
+        "status": [repo.get_invoice(db, f"POS-{n % 3}", f"T{n % 3}-{n:05d}") for n in range(40)],
+        "problems": reports.problems(db),
+        "sales": reports.sales(db, InvoiceFilter(), "day"),
+        "pos": listing.pos_ids(db),
+    }
+
+
+def test_a_version_3_database_migrates_to_4_and_reads_back_identically(tmp_path: Path):
+    path = tmp_path / "rims.sqlite3"
+    texts = _version_3_with_invoices(path, 400)
+    db = connect(path)
+    with db.connection_context():
+        before = _everything(db)
+    db.close()
+    assert before["summary"][0]["synced"] > 0 and before["summary"][0]["held"] > 0
+    size_before = path.stat().st_size
+
+    db = open_database(path)
+    with db.connection_context():
+        assert database.current_version(db) == 4
+        assert _everything(db) == before
+        counted = dict(db.execute_sql("SELECT state, COUNT(*) FROM invoice GROUP BY state"))
+        assert repo.summary(db).counts == {"sending": 0, **counted}  # synced: all less the rest
+        # the till's JSON, exactly; stored deflated, unless that would not be smaller
+        stored = dict(db.execute_sql("SELECT invoice_no, received_json FROM invoice"))
+        for number, text in texts.items():
+            ((row_id,),) = db.execute_sql("SELECT id FROM invoice WHERE invoice_no = ?",
+                                          (number,)).fetchall()
+            assert repo.received_json(db, row_id) == text
+        assert stored["SHORT"] == "{}"
+        packed = [v for k, v in stored.items() if k != "SHORT"]
+        assert all(isinstance(v, bytes) for v in packed)
+        assert sum(map(len, packed)) < 0.6 * sum(len(texts[k].encode()) for k in stored
+                                                  if k != "SHORT")
+        assert {type(h) for (h,) in db.execute_sql("SELECT content_hash FROM invoice")} == {bytes}
+        assert db.execute_sql("PRAGMA freelist_count").fetchone()[0] == 0  # VACUUMed
+        assert db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+    assert path.stat().st_size < size_before
+    [taken] = backups.list_backups(tmp_path / "backups", "before-v4")
+    old = connect(taken.path)
+    with old.connection_context():  # the backup is the v3 file, as it was
+        assert old.execute_sql("SELECT MAX(version) FROM schema_version").fetchone()[0] == 3
+        assert old.execute_sql("SELECT COUNT(*) FROM invoice WHERE typeof(received_json) = "
+                               "'text'").fetchone()[0] == len(texts)
+    old.close()
+
+
+def test_the_v4_step_run_again_changes_nothing(tmp_path: Path):
+    path = tmp_path / "rims.sqlite3"
+    _version_3_with_invoices(path, 60)
+    open_database(path).close()
+    db = connect(path)
+    with db.connection_context():
+        rows = db.execute_sql("SELECT * FROM invoice ORDER BY id").fetchall()
+        with db.atomic():
+            database.MIGRATIONS[3](db)
+        assert db.execute_sql("SELECT * FROM invoice ORDER BY id").fetchall() == rows
+    db.close()
+
+
+def test_after_v4_new_invoices_are_stored_compactly_and_replays_still_match(tmp_path: Path):
+    path = tmp_path / "rims.sqlite3"
+    _version_3_with_invoices(path, 20)
+    db = open_database(path)
+    fields = _posts(1)[0] | {"invoice_no": "NEW-1", "amount": Decimal("1000.00")}
+    inv = parse_submission(fields, now=NOW).invoice
+    with db.connection_context():
+        with db.atomic():
+            [first] = repo.store_invoices(db, [inv])
+        with db.atomic():  # the same sale again, the amount written another way: a replay
+            again = parse_submission(fields | {"amount": 1000}, now=NOW).invoice
+            [replay] = repo.store_invoices(db, [again])
+        assert (first.outcome, replay.outcome) == ("created", "replayed")
+        record = repo.get_invoice(db, inv.pos_id, "NEW-1")
+        assert record.content_hash == inv.content_hash  # hex, as before v4
+        assert repo.received_json(db, record.id) == inv.received_json
+        assert '"amount":1000.00,' in repo.received_json(db, record.id)  # as the till wrote it
+        ((hash_type, json_type),) = db.execute_sql(
+            "SELECT typeof(content_hash), typeof(received_json) FROM invoice WHERE id = ?",
+            (record.id,)).fetchall()
+        assert (hash_type, json_type) == ("blob", "blob")
+        # the forwarder's claim and the state lists read the small partial indexes
+        claim = " ".join(str(r) for r in db.execute_sql(
+            "EXPLAIN QUERY PLAN SELECT i.id FROM invoice i LEFT JOIN pos p "
+            "ON p.pos_id = i.pos_id WHERE i.state = 'queued' AND i.next_attempt_at <= ? "
+            "AND p.held_reason IS NULL ORDER BY i.next_attempt_at, i.id LIMIT 8", (2e9,)))
+        assert "invoice_queued_next_attempt_at" in claim and "TEMP B-TREE" not in claim, claim
+        assert [r.invoice_no for r in repo.claim_due(db, 2e9, 100)].count("NEW-1") == 1
+    db.close()
+
+
+@pytest.mark.parametrize("text", ["", "{}", '{"a":1}', "é" * 300, '{"ntn":"K1"}' * 200,
+                                  '{"amount":0.10,"tax_rate":15}'])
+def test_received_json_packs_and_unpacks_exactly(text: str):
+    packed = received.pack(text)
+    assert received.unpack(packed) == text
+    if isinstance(packed, bytes):  # stored deflated only when that is smaller
+        assert len(packed) < len(text.encode())
+    else:
+        assert packed == text
+    with pytest.raises(ValueError, match="unknown format"):
+        received.unpack(b"\x7f" + b"abc")

@@ -2,7 +2,9 @@
 and intake resumes by itself once there is room again. SQLite's own limit on the database size
 (max_page_count on the writer's connection) produces the same SQLITE_FULL error a full disk does."""
 
+import base64
 import errno
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -38,7 +40,9 @@ async def test_full_storage_answers_503_and_recovers(utility):
     await wait_for(lambda: _synced(utility, "KEEP-1"), what="KEEP-1 synced")
     await _set_max_pages(utility, await _page_count(utility))  # no room for one more page
 
-    big_note = "x" * 30000  # needs new pages, so the insert cannot fit
+    # Needs new pages, so the insert cannot fit: random, since the till's JSON is stored
+    # deflated (a note of one repeated letter would take a few bytes).
+    big_note = base64.b64encode(os.urandom(22_500)).decode()
     status, answer, headers = await utility.post(invoice("FULL-1", note=big_note))
     assert status == 503, answer
     assert answer["status"] == 503 and "NOT saved" in answer["message"]
