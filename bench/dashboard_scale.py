@@ -1606,6 +1606,56 @@ def targets_table(run: Run) -> list[str]:
     return lines
 
 
+def targets(run: Run) -> list[dict]:
+    """The issue's size targets, met or missed, for bench/suite.py's summary."""
+    def ms(r: Row) -> str:
+        return f"p99 {fmt_ms(r.http.p99)} ms (p50 {fmt_ms(r.http.p50)})" if r.http else "—"
+
+    limits = limits_lines(run)
+
+    def limit(ok: bool, *words: str) -> str | None:
+        if ok:
+            return None
+        found = [line.lstrip("- ") for line in limits if any(w in line for w in words)]
+        return " ".join(found) or "see the section \"Dashboard at 1,000,000 invoices\""
+
+    rows = f"{run.ds.facts['rows']:,} invoices"
+    found = []
+    status, first = run.row("status"), run.row("first")
+    found.append({"area": "Size", "target": f"status lookup p99 ≤ {STATUS_TARGET_MS:g} ms "
+                  f"({rows})", "figure": ms(status), "met": status.verdict == "met",
+                  "limit": limit(status.verdict == "met", "status")})
+    found.append({"area": "Size", "target": f"the dashboard's first page ≤ {LIST_TARGET_MS:g} ms",
+                  "figure": ms(first), "met": first.verdict == "met",
+                  "limit": limit(first.verdict == "met", "first page")})
+    filtered = [r for r in run.rows if r.key in {c.key for c in run.cases} - {"first"}
+                or r.key in ("deep", "deep_end")]
+    missed = [r for r in filtered if r.verdict == "MISSED"]
+    worst = max(filtered, key=lambda r: r.http.p99 if r.http else 0)
+    found.append({"area": "Size", "target": f"a filtered page ≤ {LIST_TARGET_MS:g} ms "
+                  f"({len(filtered)} filters, searches and deep pages)",
+                  "figure": f"worst {ms(worst)}: {worst.label}", "met": not missed,
+                  "limit": limit(not missed, *(r.label for r in missed))})
+    reports = [run.row(key) for key in ("sales_month", "recon_month")]
+    slowest = max(reports, key=lambda r: r.http.p99 if r.http else 0)
+    ok = all(r.verdict == "met" for r in reports)
+    found.append({"area": "Size", "target": f"a monthly tax report ≤ {REPORT_TARGET_MS:g} ms",
+                  "figure": f"slowest {ms(slowest)}: {slowest.label}", "met": ok,
+                  "limit": limit(ok, *(r.label for r in reports))})
+    for e in run.exports:
+        ok = e["peak_growth_mb"] <= EXPORT_MB_TARGET
+        found.append({"area": "Size", "target": f"{e['format'].upper()} export of every row "
+                      f"streams, peak memory growth ≤ {EXPORT_MB_TARGET:g} MB",
+                      "figure": f"{e['peak_growth_mb']:.1f} MB ({e['rows']:,} rows in "
+                                f"{e['seconds']:.0f} s)",
+                      "met": ok, "limit": limit(ok, f"{e['format'].upper()} export")})
+    per = run.ds.facts["bytes_per_invoice"]
+    found.append({"area": "Size", "target": f"≤ {BYTES_TARGET:g} bytes of database per invoice",
+                  "figure": f"{per:.0f} bytes", "met": per <= BYTES_TARGET,
+                  "limit": limit(per <= BYTES_TARGET, "Storage")})
+    return found
+
+
 def export_table(run: Run) -> list[str]:
     lines = ["| export of every invoice | rows | time | first byte | size | server peak RSS "
              "growth | target | |", "|---|---|---|---|---|---|---|---|"]
@@ -1850,8 +1900,8 @@ quick look; `--data DIR` to keep the data set elsewhere; `--fresh` to regenerate
 """
 
 
-def write_doc(section: str) -> None:
-    replace_section(DOC_MARKER, section)
+def write_doc(section: str, doc: Path | None = None) -> None:
+    replace_section(DOC_MARKER, section, doc)
 
 
 # ------------------------------------------------------------------------------ main
@@ -1874,7 +1924,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="few calls per figure: checks that everything answers correctly")
     parser.add_argument("--write-doc", action="store_true", help="update docs/PERFORMANCE.md")
+    parser.add_argument("--doc", type=Path, default=None, help="write to this file instead")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="write the targets, met or missed, as JSON (bench/suite.py)")
     args = parser.parse_args(argv)
+    if args.quick and args.rows == 1_000_000 and "--rows" not in (argv or sys.argv[1:]):
+        args.rows = 3000  # (the suite's quick run; the CI smoke test passes its own)
     if args.rows < 1000:
         parser.error("--rows must be at least 1000")
     s = (Settings(repeat=5, warmup=1, budget_s=5, min_samples=3, deep_pages=5) if args.quick
@@ -1938,8 +1993,10 @@ def main(argv: list[str] | None = None) -> int:
         "exports": run.exports, "checks_failed": len(run.failures), "failures": run.failures,
     }
     print("RESULT " + json.dumps(result))
-    if args.write_doc:
-        write_doc(doc_section(run, args, m))
+    if args.results:
+        args.results.write_text(json.dumps(targets(run), indent=1), encoding="utf-8")
+    if args.write_doc or args.doc:
+        write_doc(doc_section(run, args, m), args.doc)
     if run.failures:
         print(f"{len(run.failures)} check(s) failed:\n  " + "\n  ".join(run.failures))
         return 1

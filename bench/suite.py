@@ -84,8 +84,8 @@ def summary(rows: list[dict], failed: list[str], ran: dict[str, float], quick: b
     ]
     for r in rows:
         verdict = "met" if r["met"] else "**missed**"
-        lines.append(f"| {r['area']} | {r['target']} | {r['figure']} | {verdict} | "
-                     f"{r.get('limit') or ''} |")
+        cells = [r["area"], r["target"], r["figure"], verdict, r.get("limit") or ""]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     if quick:
         lines += ["", "(Quick run: small data and short runs, figures not comparable.)"]
     return "\n".join(lines) + "\n"
