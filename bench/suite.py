@@ -49,6 +49,8 @@ BENCHES = [
           "bytes per invoice", ["--wait-quiet", "120"], ["--quick"]),
     Bench("startup", "frozen.py", "start-up and idle memory, source and frozen", [],
           ["--quick"]),
+    Bench("tray-icon", "tray_icon.py", "the tray app's start to its icon in a real tray (Xvfb)",
+          [], ["--quick"]),
     Bench("gui", "gui_responsiveness.py", "the tray app's responsiveness under 1,000 invoices/s",
           ["--seconds", "30"], ["--quick"]),
 ]

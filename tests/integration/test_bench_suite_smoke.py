@@ -1,5 +1,5 @@
-"""bench/suite.py, the one command behind docs/PERFORMANCE.md, in its quick form for the intake and
-drain benchmarks: real `serve` and `sandbox kpra` processes, wrk, the load generator, the summary
+"""bench/suite.py, the one command behind docs/PERFORMANCE.md, in its quick form for the intake,
+drain and tray-icon benchmarks: real `serve` and `sandbox kpra` processes, wrk, the load generator, the summary
 of targets written at the top of a document. No timing is asserted (the figures are for
 docs/PERFORMANCE.md, measured by `bash bench/run.sh`); what is checked is that every benchmark
 ran, checked its own correctness (every 201 stored; every invoice recorded by the sandbox exactly
@@ -17,7 +17,7 @@ def test_the_suite_runs_intake_and_drain_and_writes_the_summary_first(tmp_path: 
     doc = tmp_path / "PERFORMANCE.md"
     doc.write_text("# Performance\n\n## Some older section\n\nkept\n", encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "suite.py"), "--quick", "--only", "intake,drain",
+        [sys.executable, str(ROOT / "bench" / "suite.py"), "--quick", "--only", "intake,drain,tray-icon",
          "--doc", str(doc)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
@@ -26,11 +26,13 @@ def test_the_suite_runs_intake_and_drain_and_writes_the_summary_first(tmp_path: 
     assert sections[0] == "## Targets (issue 7): met or missed", sections
     assert any(s.startswith("## Intake: `POST /api/invoice` at 1, 16, 64") for s in sections)
     assert any(s.startswith("## Drain after an outage") for s in sections)
+    assert "## Tray app: start to icon in a real tray" in sections
     assert "## Some older section" in sections and "kept" in text
     summary = text.split("## ", 2)[1]
     for target in ("ratio to the do-nothing handler ≥ 0.6 at 16 clients",
                    "p99 ≤ 10 ms at 16 clients", "≥ 100 invoices/s",
-                   "intake p99 during the drain ≤ 2 × idle p99"):
+                   "intake p99 during the drain ≤ 2 × idle p99",
+                   "tray app: start → icon in a real tray ≤ 2.5 s"):
         row = next((line for line in summary.splitlines() if target in line), None)
         assert row is not None, f"{target!r} missing from the summary:\n{summary}"
         assert "| met |" in row or "| **missed** |" in row, row
