@@ -1,9 +1,9 @@
 """bench/suite.py, the one command behind docs/PERFORMANCE.md, in its quick form for the intake,
-drain and tray-icon benchmarks: real `serve` and `sandbox kpra` processes, wrk, the load generator, the summary
-of targets written at the top of a document. No timing is asserted (the figures are for
-docs/PERFORMANCE.md, measured by `bash bench/run.sh`); what is checked is that every benchmark
-ran, checked its own correctness (every 201 stored; every invoice recorded by the sandbox exactly
-once) and reported each of its targets as met or missed."""
+drain and tray-icon benchmarks: real `serve` and `sandbox kpra` processes, wrk, the load
+generator, Xvfb with a real tray, and the summary of targets written at the top of a document.
+No timing is asserted (the figures are for docs/PERFORMANCE.md, measured by `bash bench/run.sh`);
+what is checked is that every benchmark ran, checked its own correctness (every 201 stored; every
+invoice recorded by the sandbox exactly once) and reported each of its targets as met or missed."""
 
 import json
 import subprocess
