@@ -5,7 +5,6 @@ import asyncio
 import contextlib
 import getpass
 import logging
-import multiprocessing
 import os
 import signal
 import sys
@@ -81,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    multiprocessing.freeze_support()  # the frozen app starts its writer process through here
+    if sys.platform == "win32":  # the frozen app's writer process (multiprocessing) may start
+        import multiprocessing  # through here; elsewhere it is app/relaunch.py's hidden command
+
+        multiprocessing.freeze_support()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # double-clicked, or started at login: the tray app

@@ -69,9 +69,12 @@ def read_message(stream: Any) -> bytes:
 
 def main(path: str, connection: socket.socket) -> None:
     """Entry point of the writer process; ``connection`` is its end of a socket pair."""
-    # Ctrl+C in a terminal reaches the whole process group: the service decides when we stop
-    # (it sends STOP after the last write), so a half-finished batch is never abandoned.
+    # Ctrl+C in a terminal reaches the whole process group, and so does a SIGTERM sent to the
+    # group (a service manager stopping it, `kill -TERM -PGID`): the service decides when we
+    # stop (it sends STOP after the last write), so a half-finished batch is never abandoned.
+    # Should the service die instead, the socket closes and we stop then.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         database = connect(Path(path))
         database.connect()

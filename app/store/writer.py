@@ -8,22 +8,34 @@ submitted during one turn of the loop leave as one message, without waiting for 
 resolve their futures directly. No thread hand-offs on the way.
 
 If the process dies, the writes it had not answered fail with StorageUnavailable (the POS hears
-503 and sends again; its retry is idempotent) and a new process is started.
+503 and sends again; its retry is idempotent) and a new process is started. If the service dies,
+the process sees its socket close, commits what it had and exits.
 
-Programs that embed the service must guard their entry point with
-``if __name__ == "__main__":``: the writer process is started with "spawn", which imports the
-main module again."""
+How the process is started:
+
+- Linux, macOS: this program started again with a hidden command (app/relaunch.py and
+  store/worker_main.py: ``python -m app _writer --fd N DATABASE``, frozen ``rims-utility _writer
+  …``), its end of the socket pair passed as file descriptor N. It imports only what the writes
+  need. (multiprocessing's "spawn" would also start its resource tracker, a third process of
+  ~13 MB RSS that the writer never needs, and import the main module again in the writer.)
+- Windows: multiprocessing's "spawn" (no file descriptors to pass there; multiprocessing hands the
+  socket over with ``socket.share``, and there is no resource tracker). Programs that embed the
+  service must guard their entry point with ``if __name__ == "__main__":`` there, since "spawn"
+  imports the main module again; the frozen program's ``freeze_support()`` runs first thing in
+  app/__main__.py."""
 
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import pickle
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from app import relaunch
 from app.store import worker
 from app.store.worker import HEADER, Op, StorageUnavailable
 
@@ -39,13 +51,61 @@ class WriterStartError(RuntimeError):
     """The writer process could not open the database."""
 
 
+class _Process(Protocol):
+    """The writer process as this module uses it: a multiprocessing.Process (Windows) or a
+    _Child (elsewhere)."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def exitcode(self) -> int | None: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+    def is_alive(self) -> bool: ...
+
+    def kill(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _Child:
+    """A writer process started with subprocess.Popen, seen through multiprocessing.Process's
+    methods (exitcode: None while it runs, -N when signal N ended it)."""
+
+    def __init__(self, popen: subprocess.Popen):
+        self._popen = popen
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._popen.poll()
+
+    def join(self, timeout: float | None = None) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(timeout)
+
+    def is_alive(self) -> bool:
+        return self._popen.poll() is None
+
+    def kill(self) -> None:
+        self._popen.kill()  # (does nothing once it has been waited for)
+
+    def close(self) -> None:
+        pass
+
+
 class Writer:
     """Use from the event loop thread only."""
 
     def __init__(self, path: Path, loop: asyncio.AbstractEventLoop):
         self._path = path
         self._loop = loop
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self._process: _Process | None = None
         self._transport: asyncio.Transport | None = None
         self._closed: asyncio.Future | None = None  # resolves when the socket closes
         self._outbox: list[Op] = []  # submitted, not yet sent
@@ -97,18 +157,16 @@ class Writer:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def _spawn(self) -> tuple[multiprocessing.process.BaseProcess, socket.socket]:
+    def _spawn(self) -> tuple[_Process, socket.socket]:
         """Start the process and wait for it to report (blocking: runs in a worker thread)."""
-        # "spawn" everywhere: the same on Linux, Windows and in the frozen app, and no fork of
-        # a process that already runs threads.
-        context = multiprocessing.get_context("spawn")
         ours, theirs = socket.socketpair()
-        process = context.Process(target=worker.main, args=(str(self._path), theirs),
-                                  name="rims-db-writer", daemon=True)
         try:
-            process.start()
+            process = _start_process(str(self._path), theirs)
+        except BaseException:
+            ours.close()
+            raise
         finally:
-            theirs.close()
+            theirs.close()  # the process has its own copy: EOF here once it is gone
         ours.settimeout(START_TIMEOUT)
         try:
             status, detail = pickle.loads(worker.read_message(ours.makefile("rb")))
@@ -126,8 +184,7 @@ class Writer:
         ours.setblocking(False)
         return process, ours
 
-    async def _attach(self, process: multiprocessing.process.BaseProcess,
-                      sock: socket.socket) -> None:
+    async def _attach(self, process: _Process, sock: socket.socket) -> None:
         self._closed = self._loop.create_future()
         transport, _ = await self._loop.create_connection(
             lambda: _Channel(self._on_message, self._on_closed), sock=sock)
@@ -275,7 +332,23 @@ def _settle(future: asyncio.Future, error: BaseException | None, result: Any) ->
         future.set_result(result)
 
 
-def _end(process: multiprocessing.process.BaseProcess) -> None:
+def _start_process(database: str, theirs: socket.socket) -> _Process:
+    """Start a writer process on ``database`` with ``theirs`` as its end of the socket pair.
+    Never a fork: the service already runs threads."""
+    if sys.platform == "win32":
+        import multiprocessing  # only here: elsewhere it would bring its resource tracker
+
+        process = multiprocessing.get_context("spawn").Process(
+            target=worker.main, args=(database, theirs), name="rims-db-writer", daemon=True)
+        process.start()
+        return process
+    fd = theirs.fileno()
+    return _Child(subprocess.Popen(relaunch.command(relaunch.WRITER, "--fd", str(fd), database),
+                                   pass_fds=(fd,), stdin=subprocess.DEVNULL,
+                                   env=relaunch.environment()))
+
+
+def _end(process: _Process) -> None:
     process.join(STOP_TIMEOUT)
     if process.is_alive():
         process.kill()

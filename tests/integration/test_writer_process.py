@@ -5,9 +5,18 @@ back by itself."""
 import asyncio
 import os
 import signal
+import sys
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import wait_for
+from tests.integration import writer_probe
 from tests.integration.conftest import POS_ID, invoice
+
+# What the service needs and its writer process must not carry (each costs MBs in every process).
+HEAVY = {"aiohttp", "keyring", "cryptography", "PySide6", "qrcode", "xlsxwriter", "multiprocessing",
+         "importlib.metadata", "app.cli", "app.service", "app.sync", "app.gui", "app.sandbox"}
 
 
 async def _post_until_201(utility, body: dict, attempts: int = 50) -> list[int]:
@@ -30,6 +39,32 @@ async def test_writer_is_a_separate_process(utility):
     status, _, _ = await utility.post(invoice("SEP-1"))
     assert status == 201
     assert writer.writes >= 1 and writer.batches >= 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+async def test_writer_process_holds_only_what_the_writes_need(utility):
+    """It is this program started again with a hidden command (app/relaunch.py), not
+    multiprocessing: no resource tracker beside it, and none of the service's libraries in it
+    (docs/PERFORMANCE.md, "Frozen program": memory)."""
+    writer = utility.core.store.writer
+    assert (await utility.post(invoice("LEAN-1")))[0] == 201  # the intake modules are loaded
+    command = Path(f"/proc/{writer.pid}/cmdline").read_bytes().split(b"\0")
+    assert b"_writer" in command and b"multiprocessing" not in b" ".join(command), command
+    loaded = await writer.submit(writer_probe.loaded_modules)
+    heavy = [name for name in loaded
+             if any(name == h or name.startswith(f"{h}.") for h in HEAVY)]
+    assert not heavy, f"the writer process imported {heavy}"
+
+
+async def test_writer_leaves_stopping_to_the_service(utility):
+    """Ctrl+C or a SIGTERM sent to the whole process group (a service manager's stop) reaches
+    the writer too: it carries on, and the service stops it after the last write."""
+    writer = utility.core.store.writer
+    pid = writer.pid
+    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, signal.SIGINT)
+    assert (await utility.post(invoice("AFTER-SIGNALS-1")))[0] == 201
+    assert writer.pid == pid and writer.restarts == 0
 
 
 async def test_killed_writer_is_restarted_and_nothing_acknowledged_is_lost(utility):

@@ -205,7 +205,7 @@ class ServeProcess:
 
     def _writer_spawned(self) -> bool:
         self._check_running()
-        return any("spawn_main" in _command(pid) for pid in self.children())
+        return any(_is_writer(_command(pid)) for pid in self.children())
 
     def _check_running(self) -> None:
         assert self.process is not None
@@ -247,11 +247,10 @@ class ServeProcess:
         return len(victims)
 
     async def kill_service_only(self) -> list[str]:
-        """kill -9 the service but not its children (the writer process, and multiprocessing's
-        resource tracker): they must notice and exit by themselves (the writer finishing the
-        batch it holds). Returns what they were."""
+        """kill -9 the service but not its children (the writer process): they must notice and
+        exit by themselves (the writer finishing the batch it holds). Returns what they were."""
         children = {pid: _command(pid) for pid in self.children()}
-        assert any("spawn_main" in command for command in children.values()), (
+        assert any(_is_writer(command) for command in children.values()), (
             f"no writer process under serve {self.pid}: {children}")
         os.kill(self.pid, signal.SIGKILL)
         await asyncio.to_thread(self._reap)
@@ -268,14 +267,14 @@ class ServeProcess:
     async def kill_writer_only(self) -> int:
         """kill -9 the writer process alone: the service must start a new one and carry on.
         Returns the new writer's pid."""
-        writers = [pid for pid in self.children() if "spawn_main" in _command(pid)]
+        writers = [pid for pid in self.children() if _is_writer(_command(pid))]
         assert len(writers) == 1, f"expected one writer process under serve, found {writers}"
         os.kill(writers[0], signal.SIGKILL)
 
         def new_writer() -> int | None:
             self._check_running()
             fresh = [pid for pid in self.children()
-                     if pid != writers[0] and "spawn_main" in _command(pid)]
+                     if pid != writers[0] and _is_writer(_command(pid))]
             return fresh[0] if fresh else None
 
         return await wait_for(new_writer, timeout=30, interval=0.01,
@@ -314,6 +313,12 @@ class ServeProcess:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def _is_writer(command: str) -> bool:
+    """The database writer's command line: `python -m app _writer --fd N DATABASE`
+    (app/store/worker_main.py)."""
+    return " _writer --fd " in command
 
 
 def _command(pid: int) -> str:
