@@ -140,6 +140,11 @@ class KpraSandbox:
         return self._tls.ca_pem
 
     @property
+    def tls_dir(self) -> Path:
+        """Where its certificates are kept (tls.py: made at the first start, then reused)."""
+        return self.data_dir / "tls"
+
+    @property
     def down(self) -> bool:
         return self.faults.down
 
@@ -148,7 +153,7 @@ class KpraSandbox:
         if self._https_runner is not None:
             raise RuntimeError("sandbox already started")
         self._host = "127.0.0.1" if host == "localhost" else host
-        self._tls = await asyncio.to_thread(ensure_certificates, self.data_dir / "tls")
+        self._tls = await asyncio.to_thread(ensure_certificates, self.tls_dir)
         self._ssl = server_ssl_context(self._tls)
         https_app = web.Application()
         for path in ENDPOINT_PATHS:

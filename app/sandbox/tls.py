@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import ssl
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import trustme
 
 CA_FILE = "ca.pem"
 CERT_FILE = "server-cert.pem"
@@ -43,12 +42,20 @@ def ensure_certificates(directory: Path) -> TlsFiles:
     files = TlsFiles(directory / CA_FILE, directory / CERT_FILE, directory / KEY_FILE)
     if _usable(files):
         return files
+    import trustme  # only to make them: with cryptography it is ~15 MB the sandbox keeps
+
     ca = trustme.CA(organization_name="RIMS Utility KPRA sandbox")
     leaf = ca.issue_cert(*SERVER_NAMES)
     _write_atomic(files.key_pem, leaf.private_key_pem.bytes(), mode=0o600)
     _write_atomic(files.cert_pem, b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
     _write_atomic(files.ca_pem, ca.cert_pem.bytes())
     return files
+
+
+def certificates_ready(directory: Path) -> bool:
+    """True when `directory` already holds a usable set (ensure_certificates would reuse it)."""
+    directory = Path(directory)
+    return _usable(TlsFiles(directory / CA_FILE, directory / CERT_FILE, directory / KEY_FILE))
 
 
 def server_ssl_context(files: TlsFiles) -> ssl.SSLContext:
@@ -69,6 +76,21 @@ def _usable(files: TlsFiles) -> bool:
     except (ssl.SSLError, OSError, ValueError):
         return False
     return True
+
+
+def main(argv: list[str]) -> int:
+    """`_sandbox-tls FOLDER` (app/relaunch.py): make the certificates in a process of their own,
+    so that the service that asked never loads trustme and cryptography (~15 MB it would keep)."""
+    if len(argv) != 1:
+        print("usage: _sandbox-tls FOLDER", file=sys.stderr)
+        return 2
+    try:
+        ensure_certificates(Path(argv[0]))
+    except Exception as why:  # said, not a traceback (a windowed program would show a dialog)
+        if sys.stderr is not None:
+            print(f"{type(why).__name__}: {why}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -7,7 +7,6 @@ from app.server import (
     exports_api,
     invoice_api,
     invoices_api,
-    openapi,
     pages,
     reports_api,
     security,
@@ -35,7 +34,7 @@ def make_app(deps: ServerDeps) -> web.Application:
     app.router.add_get("/api/health", status_api.health)
     app.router.add_get("/api/qr", status_api.qr_code)
     app.router.add_get("/", status_api.home)
-    app.router.add_get("/api/openapi.json", openapi.openapi_document)
+    app.router.add_get("/api/openapi.json", _openapi_document)
     # The dashboard: its pages, and its JSON API (every /api/dashboard/ route needs a session).
     for path in pages.PAGES:
         app.router.add_get(path, pages.page)
@@ -59,3 +58,11 @@ def make_app(deps: ServerDeps) -> web.Application:
     app.router.add_get("/api/dashboard/charts/hourly.svg", reports_api.hourly_chart)
     app.router.add_get("/api/dashboard/export/{name}.{format}", exports_api.export)
     return app
+
+
+async def _openapi_document(request: web.Request) -> web.StreamResponse:
+    """GET /api/openapi.json: openapi.py is imported on the first request (~1 MB of schema code
+    an idle service does not need)."""
+    from app.server import openapi
+
+    return await openapi.openapi_document(request)

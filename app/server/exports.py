@@ -17,13 +17,15 @@ import threading
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import xlsxwriter
 from aiohttp import web
 
 from app.domain.money import CENT, plain
 from app.server.responses import error
+
+if TYPE_CHECKING:  # imported by write_xlsx: an idle service never loads it (~10 MB)
+    import xlsxwriter
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +140,8 @@ def write_xlsx(path: Path, sheet_name: str, header: Sequence[str], rows: Iterabl
     plain number. Text is always text, never a formula, URL or number. A sheet holds at most
     ``rows_per_sheet`` rows (Excel's limit): the rest continue on "name (2)", "name (3)"… each
     with the header, so no row is ever dropped. On failure no file is left at ``path``."""
+    import xlsxwriter
+
     options: dict[str, object] = {
         "constant_memory": True,
         "strings_to_formulas": False,

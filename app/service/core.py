@@ -5,11 +5,14 @@ import asyncio
 import logging
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
 
-from app import __version__, keystore
+from app import __version__, relaunch
 from app.connectors.kpra import KpraConnector
 from app.connectors.outcomes import Credentials
 from app.server.app import make_app
@@ -112,13 +115,14 @@ class Core:
                 raise StartupError(str(why)) from None
         s.data_dir.mkdir(parents=True, exist_ok=True)
         upstream_url, upstream_ca = s.upstream_url, s.upstream_ca
+        certificates = None
         if s.practice:
             from app.sandbox.kpra import KpraSandbox  # only practice mode needs it
 
             self.sandbox = KpraSandbox(s.data_dir / "practice-sandbox")
-            await self.sandbox.start(port=0, http_port=0)
-            upstream_url, upstream_ca = self.sandbox.endpoint_url, self.sandbox.ca_file
-        self.upstream_url, self.upstream_ca = upstream_url, upstream_ca
+            # made (the first time) while the store opens
+            certificates = asyncio.ensure_future(
+                asyncio.to_thread(_make_sandbox_certificates, self.sandbox.tls_dir))
         try:  # a damaged file is refused before anything opens it for writing
             self.store = await asyncio.to_thread(Store, s.db_path, loop)
         except (DamagedDatabase, StoreError) as why:
@@ -129,12 +133,21 @@ class Core:
         except WriterStartError as why:
             await self._cleanup()
             raise StartupError(str(why)) from None
+        if self.sandbox is not None and certificates is not None:
+            try:
+                await certificates
+                await self.sandbox.start(port=0, http_port=0)
+            except BaseException:
+                await self._cleanup()
+                raise
+            upstream_url, upstream_ca = self.sandbox.endpoint_url, self.sandbox.ca_file
+        self.upstream_url, self.upstream_ca = upstream_url, upstream_ca
         fixed: dict[str, Credentials] = {}
         if s.practice:
             fixed[PRACTICE_POS.pos_id] = PRACTICE_POS
             if PRACTICE_POS.pos_id not in {p.pos_id for p in await self.store.list_pos()}:
                 await self.store.upsert_pos(PRACTICE_POS.ntn, PRACTICE_POS.pos_id)
-        self.registry = PosRegistry(self.store, fixed=fixed)
+        self.registry = PosRegistry(self.store, fixed=fixed, check_keyring=not s.practice)
         await self.registry.refresh()
         if self.sandbox is not None:
             for pos_id in self.registry.pos_ids():
@@ -239,9 +252,29 @@ class Core:
         if not self.registry.pos_ids():
             log.warning("No POS is configured: run `rims-utility setup --ntn NTN --pos-id POS_ID`"
                         " (every invoice is refused with 401 until then)")
-        warning = keystore.backend_warning()
-        if warning and not s.practice:
-            log.warning(warning)
+        if self.registry.backend_warning and not s.practice:  # (its sample POS: never there)
+            log.warning(self.registry.backend_warning)
+
+
+def _make_sandbox_certificates(folder: Path) -> None:
+    """Practice mode's first start: the sandbox's certificates are made by a helper process
+    (app/relaunch.py), so that trustme and cryptography, which the service would keep (~12 MB),
+    are never loaded here. Should the helper fail, the sandbox makes them itself as it starts."""
+    from app.sandbox import tls
+
+    if tls.certificates_ready(folder):
+        return
+    try:
+        done = subprocess.run(
+            relaunch.command(relaunch.SANDBOX_TLS, str(folder)), env=relaunch.environment(),
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
+            creationflags=subprocess.CREATE_NO_WINDOW if sys.platform == "win32" else 0)
+    except (OSError, subprocess.SubprocessError) as why:
+        log.info("practice sandbox: certificates made here instead (%s)", why)
+        return
+    if done.returncode != 0:
+        log.info("practice sandbox: certificates made here instead (the helper exited with "
+                 "%s: %s)", done.returncode, done.stderr.decode(errors="replace")[-500:])
 
 
 async def run_until_stopped(core: Core, stop: asyncio.Event,

@@ -121,15 +121,13 @@ class Facade:
     # ------------------------------------------------------------------- setup
 
     async def pos_settings(self) -> list[PosSetting]:
-        out = []
-        for pos in await self._store().list_pos():
-            try:
-                has_key = bool(await asyncio.to_thread(
-                    keystore.load_key, pos.upstream, pos.ntn, pos.pos_id))
-            except keystore.KeystoreError:
-                has_key = False
-            out.append(PosSetting(pos.pos_id, pos.ntn, has_key, pos.held_reason))
-        return out
+        poses = await self._store().list_pos()
+        # all at once, by a helper process (keystore.read_keys): the tray's first-run check
+        # asks this at every start, and the keyring would stay loaded here (10-20 MB)
+        report = await asyncio.to_thread(keystore.read_keys, [
+            (pos.upstream, pos.ntn, pos.pos_id) for pos in poses])
+        return [PosSetting(pos.pos_id, pos.ntn, isinstance(key, str) and bool(key),
+                           pos.held_reason) for pos, key in zip(poses, report.keys, strict=True)]
 
     async def save_pos(self, ntn: str, pos_id: str, key: str) -> int:
         """Key into the OS keyring, the POS into the database, its held invoices released;

@@ -1,7 +1,10 @@
 """The POSes this utility serves: NTN + POS ID from the store, keys from the OS keyring, kept in
 memory so a POS request never waits for the keyring. Picks up `rims-utility setup` run while the
 service is up (the store's per-POS version changes). Every change is handed to the store's writer
-process, which checks each POS request against it."""
+process, which checks each POS request against it.
+
+The keyring is read in a short-lived helper process (keystore.read_keys): all the keys a refresh
+needs at once, and only those of POSes that are new or changed."""
 
 import asyncio
 import logging
@@ -28,7 +31,9 @@ class _Entry:
 
 class PosRegistry:
     def __init__(self, store: Store, upstream: str = "kpra",
-                 fixed: dict[str, Credentials] | None = None):
+                 fixed: dict[str, Credentials] | None = None, *, check_keyring: bool = False):
+        """``check_keyring``: look at the keyring at the first refresh even if no key is to be
+        read (for ``backend_warning``)."""
         self._store = store
         self._upstream = upstream
         self._fixed = dict(fixed or {})  # practice mode's sample POS: never in the keyring
@@ -36,6 +41,8 @@ class PosRegistry:
         self._last_refresh = 0.0
         self._last_pushed = False
         self._lock = asyncio.Lock()
+        self._check_keyring = check_keyring
+        self.backend_warning: str | None = None  # keystore.backend_warning(), once looked at
         for credentials in self._fixed.values():
             redactor.register(credentials.key)
 
@@ -46,12 +53,18 @@ class PosRegistry:
                 return False
             self._last_refresh = time.monotonic()
             entries: dict[str, _Entry] = {}
+            to_read = []
             for pos in await self._store.list_pos():
                 known = self._entries.get(pos.pos_id)
                 if known and known.version == pos.version and known.ntn == pos.ntn:
                     entries[pos.pos_id] = known
-                    continue
-                entries[pos.pos_id] = _Entry(pos.ntn, await self._load_key(pos), pos.version)
+                elif pos.pos_id in self._fixed:
+                    entries[pos.pos_id] = _Entry(pos.ntn, self._fixed[pos.pos_id].key,
+                                                 pos.version)
+                else:
+                    to_read.append(pos)
+            for pos, key in zip(to_read, await self._load_keys(to_read), strict=True):
+                entries[pos.pos_id] = _Entry(pos.ntn, key, pos.version)
             changed = entries != self._entries or not self._last_pushed
             self._entries = entries
             if changed:
@@ -66,21 +79,26 @@ class PosRegistry:
     def table(self) -> CredentialTable:
         return {pos_id: (e.ntn, e.key) for pos_id, e in self._entries.items()}
 
-    async def _load_key(self, pos: object) -> str | None:
-        fixed = self._fixed.get(pos.pos_id)  # type: ignore[attr-defined]
-        if fixed is not None:
-            return fixed.key
-        try:
-            key = await asyncio.to_thread(keystore.load_key, self._upstream, pos.ntn, pos.pos_id)  # type: ignore[attr-defined]
-        except keystore.KeystoreError as why:
-            log.error("POS %s: %s", pos.pos_id, why)  # type: ignore[attr-defined]
-            return None
-        if key is None:
-            log.warning("POS %s is configured but its key is not in the keyring; run setup again",
-                        pos.pos_id)  # type: ignore[attr-defined]
-        else:
-            redactor.register(key)
-        return key
+    async def _load_keys(self, poses: list) -> list[str | None]:
+        """The keys of ``poses`` (store PosRecords), all read at once (keystore.read_keys)."""
+        if not poses and not self._check_keyring:
+            return []
+        self._check_keyring = False
+        report = await asyncio.to_thread(keystore.read_keys, [
+            (self._upstream, pos.ntn, pos.pos_id) for pos in poses])
+        self.backend_warning = report.warning
+        keys: list[str | None] = []
+        for pos, key in zip(poses, report.keys, strict=True):
+            if isinstance(key, keystore.KeystoreError):
+                log.error("POS %s: %s", pos.pos_id, key)
+                key = None
+            elif key is None:
+                log.warning("POS %s is configured but its key is not in the keyring; run setup "
+                            "again", pos.pos_id)
+            else:
+                redactor.register(key)
+            keys.append(key)
+        return keys
 
     def ready_count(self) -> int:
         """How many POS IDs have their key at hand (a till's invoice from any other is refused)."""
