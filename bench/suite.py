@@ -47,7 +47,7 @@ BENCHES = [
           ["--quick"]),
     Bench("size", "dashboard_scale.py", "1,000,000 invoices: lookups, pages, reports, exports, "
           "bytes per invoice", ["--wait-quiet", "120"], ["--quick"]),
-    Bench("startup", "frozen.py", "start-up and idle memory, source and frozen", [],
+    Bench("startup", "frozen.py", "start-up and idle memory, source and frozen", ["--live"],
           ["--quick"]),
     Bench("tray-icon", "tray_icon.py", "the tray app's start to its icon in a real tray (Xvfb)",
           [], ["--quick"]),
