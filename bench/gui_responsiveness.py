@@ -170,11 +170,8 @@ class Bench:
             self.shell.show_queue()
         self.timer.start()
         self.spin(2.0)  # windows laid out and painted, first snapshots in
-        if self.args.gc_freeze:  # an experiment: what the app could do once started
-            gc.collect()
-            gc.freeze()
-            self.notes.append(f"gc.freeze() after start-up ({gc.get_freeze_count():,} objects "
-                              "no longer scanned by collections)")
+        self.notes.append(f"{gc.get_freeze_count():,} objects frozen by the core after "
+                          "start-up (gc.freeze, app/service/core.py)")
 
     def measure(self, name: str, seconds: float | None = None, *, load: dict | None = None
                 ) -> Lateness:
@@ -272,9 +269,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=None,
                         help="write the target, met or missed, as JSON (bench/suite.py)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if the target is missed")
-    parser.add_argument("--gc-freeze", action="store_true",
-                        help="experiment: gc.freeze() once the app has started (the app does "
-                             "not do this), to see what full garbage collections cost")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.rate, args.connections = min(args.seconds, 3.0), 50.0, 2
@@ -348,7 +342,7 @@ def write_doc(args: argparse.Namespace, idle: Lateness, loaded: Lateness, gen: d
                else f"the status window ({bench.queue_missing})")
     command = (f".venv/bin/python bench/gui_responsiveness.py --seconds {args.seconds:g} "
                f"--rate {args.rate:g} --connections {args.connections}"
-               + (" --gc-freeze" if args.gc_freeze else "") + " --write-doc")
+               + " --write-doc")
     queue = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()) if v) or "unknown"
     blocks = [
         SECTION,
@@ -389,11 +383,9 @@ def write_doc(args: argparse.Namespace, idle: Lateness, loaded: Lateness, gen: d
 def limits(args: argparse.Namespace, loaded: Lateness, gen: dict) -> str:
     """What bounds the lateness: from py-spy 0.4.3 samples of this benchmark (GUI thread and
     core thread) and its own garbage-collector hooks; the figures are this run's."""
-    freeze = ("This run used `--gc-freeze` (`gc.freeze()` once started, which the app does not "
-              "do)." if args.gc_freeze else
-              "With `--gc-freeze` (`gc.freeze()` once started, an experiment: the app does not "
-              "do it) the longest collection fell from ~60 ms to ~10 ms and the longest stall "
-              "from ~60 ms to ~27 ms in a 20 s run (2026-11-21); p99 stayed about the same.")
+    freeze = ("Since issue 7 the core freezes what start-up made (`gc.freeze()` 2 s after "
+              "start, app/service/core.py), so a full collection walks only what was made "
+              "since: before that the longest collection here was 60-75 ms (2026-11-21).")
     return "\n".join([
         "What limits it (py-spy 0.4.3 on this benchmark, and its garbage-collector hooks):", "",
         _item(f"""The windows' own work is small: under load the GUI thread used
@@ -414,8 +406,7 @@ def limits(args: argparse.Namespace, loaded: Lateness, gen: dict) -> str:
               {gen['cpu']:.0%} of a core) competes for the CPUs as well."""),
         "",
         _para("""A miss would come from these, not from the windows; the remedies are fewer
-              full collections in the core (e.g. `gc.freeze()` after start-up) or the core in
-              a process of its own."""),
+              or shorter collections in the core, or the core in a process of its own."""),
     ])
 
 
