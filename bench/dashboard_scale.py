@@ -47,7 +47,7 @@ for _path in (ROOT, ROOT / "bench"):  # `app` is the repository's package; perf_
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from perf_doc import replace_section  # noqa: E402
+from perf_doc import add_output_options, replace_section  # noqa: E402
 
 from app.domain import wire_json  # noqa: E402
 from app.domain.validation import parse_submission  # noqa: E402
@@ -1923,10 +1923,7 @@ def main(argv: list[str] | None = None) -> int:
                              "use under 0.3 cores (a shared machine)")
     parser.add_argument("--quick", action="store_true",
                         help="few calls per figure: checks that everything answers correctly")
-    parser.add_argument("--write-doc", action="store_true", help="update docs/PERFORMANCE.md")
-    parser.add_argument("--doc", type=Path, default=None, help="write to this file instead")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="write the targets, met or missed, as JSON (bench/suite.py)")
+    add_output_options(parser)
     args = parser.parse_args(argv)
     if args.quick and args.rows == 1_000_000 and "--rows" not in (argv or sys.argv[1:]):
         args.rows = 3000  # (the suite's quick run; the CI smoke test passes its own)

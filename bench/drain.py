@@ -24,6 +24,7 @@ defaults (send_concurrency, connection reuse).
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -41,7 +42,7 @@ if str(ROOT / "bench") not in sys.path:
     sys.path.insert(0, str(ROOT / "bench"))
 
 import loadgen  # noqa: E402 (this folder, run as a script)
-from perf_doc import machine, replace_section  # noqa: E402
+from perf_doc import add_output_options, machine, replace_section  # noqa: E402
 
 from app import settings  # noqa: E402
 
@@ -84,15 +85,14 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its live children (the writer process)."""
+    """User + system CPU of a process and its live children (the writer process, started from
+    one of the service's threads: every thread's children are looked at)."""
     total = 0.0
     ticks = os.sysconf("SC_CLK_TCK")
     pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    except OSError:
-        pass
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            pids += [int(c) for c in (task / "children").read_text().split()]
     for p in pids:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
@@ -364,10 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="length of the idle and the during-drain intake measurements")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 300 invoices, 2 s of load (CI)")
-    parser.add_argument("--write-doc", action="store_true", help="update docs/PERFORMANCE.md")
-    parser.add_argument("--doc", type=Path, default=None, help="write to this file instead")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="write the targets, met or missed, as JSON (bench/suite.py)")
+    add_output_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.invoices, args.load_seconds = min(args.invoices, 300), min(args.load_seconds, 2.0)

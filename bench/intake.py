@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from perf_doc import machine, replace_section  # (this folder: run as a script)
+from perf_doc import add_output_options, machine, replace_section  # (this folder: run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "post_invoice.lua"
@@ -181,10 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", default="1,16,64",
                         help="comma-separated numbers of concurrent clients (default 1,16,64)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 s, 1 round (CI)")
-    parser.add_argument("--write-doc", action="store_true", help="update docs/PERFORMANCE.md")
-    parser.add_argument("--doc", type=Path, default=None, help="write to this file instead")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="write the targets, met or missed, as JSON (bench/suite.py)")
+    add_output_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.rounds = 1, 1

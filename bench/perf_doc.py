@@ -1,6 +1,7 @@
 """docs/PERFORMANCE.md: each benchmark owns one "## " section and replaces it (or appends it)
 with --write-doc, leaving the others as they are."""
 
+import argparse
 import os
 import platform
 from pathlib import Path
@@ -37,3 +38,12 @@ def machine() -> str:
     except OSError:
         pass
     return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """--write-doc, --doc FILE and --results FILE: the options bench/suite.py drives every
+    benchmark with."""
+    parser.add_argument("--write-doc", action="store_true", help="update docs/PERFORMANCE.md")
+    parser.add_argument("--doc", type=Path, default=None, help="write to this file instead")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="write the targets, met or missed, as JSON (bench/suite.py)")

@@ -27,7 +27,7 @@ for folder in (ROOT, ROOT / "bench"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from perf_doc import machine, replace_section  # noqa: E402 (this folder, run as a script)
+from perf_doc import add_output_options, machine, replace_section  # noqa: E402 (this folder)
 
 from tests.gui import xvfb  # noqa: E402 (the real-tray test's X helpers)
 
@@ -68,10 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--program", type=Path, default=None,
                         help="the program to start (default: this checkout's `python -m app`)")
     parser.add_argument("--quick", action="store_true", help="one run (CI)")
-    parser.add_argument("--write-doc", action="store_true", help="update docs/PERFORMANCE.md")
-    parser.add_argument("--doc", type=Path, default=None, help="write to this file instead")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="write the target, met or missed, as JSON (bench/suite.py)")
+    add_output_options(parser)
     args = parser.parse_args(argv)
     runs = 1 if args.quick else args.runs
     program = [str(args.program)] if args.program else [sys.executable, "-m", "app"]
