@@ -170,8 +170,8 @@ class Bench:
             self.shell.show_queue()
         self.timer.start()
         self.spin(2.0)  # windows laid out and painted, first snapshots in
-        self.notes.append(f"{gc.get_freeze_count():,} objects frozen by the core after "
-                          "start-up (gc.freeze, app/service/core.py)")
+        print(f"{gc.get_freeze_count():,} objects frozen by the core after start-up (gc.freeze, "
+              "app/service/core.py)", flush=True)
 
     def measure(self, name: str, seconds: float | None = None, *, load: dict | None = None
                 ) -> Lateness:

@@ -228,7 +228,8 @@ async def open_invoice(page, number: str) -> None:
 async def test_invoice_detail_shows_every_field_the_qr_code_and_the_attempts(
         page, utility, base_url):
     # The till's tax is 0.80 short of 16 %: accepted (never refuse a sale) with a warning.
-    body = sale("INV-1001", "1234567.50", "197530.00", hour=9, minute=15)
+    # (yesterday: a sale at 09:15 today is still in the future before 09:15, and warned about)
+    body = sale("INV-1001", "1234567.50", "197530.00", days_ago=1, hour=9, minute=15)
     await post_sales(utility, [body])
     status = await utility.status_of("INV-1001")
     await sign_in(page, base_url, "#invoices")
