@@ -4,7 +4,7 @@
 # (build_scripts/bootstrap.sh: Debian packages, .venv), then runs inside a private keyring
 # (build_scripts/with-keyring.sh), since the drain and start-up benchmarks set up a POS key.
 #
-#   bash bench/run.sh            # everything, about 25 minutes; writes docs/PERFORMANCE.md
+#   bash bench/run.sh            # everything, about 30 minutes; writes docs/PERFORMANCE.md
 #   bash bench/run.sh --quick    # the small versions CI runs (a temporary document)
 #   bash bench/run.sh --only intake,drain
 set -euo pipefail
