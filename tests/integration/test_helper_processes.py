@@ -5,7 +5,6 @@ Linux jeepney and cryptography) and practice mode's sandbox certificates (`_sand
 and cryptography). Real keyring (build_scripts/with-keyring.sh), real processes."""
 
 import logging
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,23 +17,30 @@ from app.sandbox import tls
 from app.service import core
 from tests.conftest import wait_for
 from tests.integration.conftest import KEY, NTN, POS_ID, invoice
+from tests.integration.test_cli import CLI, free_port, run_cli
 
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32",
                                 reason="Windows reads the keyring in the service itself")
 
 
+@pytest.fixture
+def started(monkeypatch) -> list:
+    """The command line of every subprocess.run call (each is still run for real)."""
+    commands: list = []
+    real_run = subprocess.run
+
+    def run(args, **kwargs):
+        commands.append(args)
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    return commands
+
+
 @POSIX_ONLY
-def test_keys_are_read_by_a_helper_process_with_the_same_keyring(monkeypatch):
+def test_keys_are_read_by_a_helper_process_with_the_same_keyring(started):
     keystore.save_key("kpra", "N-KH", "KH-1", "helper-key-1")
     try:
-        started = []
-        real_run = subprocess.run
-
-        def run(args, **kwargs):
-            started.append(args)
-            return real_run(args, **kwargs)
-
-        monkeypatch.setattr(subprocess, "run", run)
         report = keystore.read_keys([("kpra", "N-KH", "KH-1"), ("kpra", "N-KH", "KH-MISSING")])
     finally:
         keystore.delete_key("kpra", "N-KH", "KH-1")
@@ -66,15 +72,7 @@ def test_keys_are_read_here_if_the_helper_fails(monkeypatch, caplog):
         assert "keyring helper process failed" in caplog.text
 
 
-def test_practice_certificates_are_made_by_a_helper_process(tmp_path, monkeypatch):
-    started = []
-    real_run = subprocess.run
-
-    def run(args, **kwargs):
-        started.append(args)
-        return real_run(args, **kwargs)
-
-    monkeypatch.setattr(subprocess, "run", run)
+def test_practice_certificates_are_made_by_a_helper_process(tmp_path, started):
     core._make_sandbox_certificates(tmp_path / "tls")
     assert tls.certificates_ready(tmp_path / "tls")
     assert len(started) == 1 and relaunch.SANDBOX_TLS in started[0]
@@ -91,12 +89,6 @@ def test_practice_certificates_are_made_here_if_the_helper_fails(tmp_path, monke
     assert "certificates made here instead" in caplog.text
     tls.ensure_certificates(tmp_path / "tls")  # what the sandbox does as it starts
     assert tls.certificates_ready(tmp_path / "tls")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _post_one(port: int, number: str) -> None:
@@ -116,9 +108,9 @@ async def _post_one(port: int, number: str) -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 async def test_practice_serve_runs_without_cryptography_in_its_process(tmp_path):
     """A fresh data folder: the sandbox's certificates are made at this start."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--practice", "--port", str(port), "--data-dir",
+        [*CLI, "serve", "--practice", "--port", str(port), "--data-dir",
          str(tmp_path / "data")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         await _post_one(port, "KH-PRACTICE-1")
@@ -135,14 +127,12 @@ async def test_serve_takes_invoices_without_keyring_in_its_process(tmp_path, san
     """With the Secret Service backend, keyring in the process would bring cryptography's Rust
     library: its absence after a POS's key was used shows the keyring stayed out."""
     data_dir = tmp_path / "data"
-    command = [sys.executable, "-m", "app"]
-    done = subprocess.run([*command, "setup", "--ntn", NTN, "--pos-id", POS_ID, "--data-dir",
-                           str(data_dir)], input=KEY + "\n", capture_output=True, text=True,
-                          timeout=60)
+    done = run_cli("setup", "--ntn", NTN, "--pos-id", POS_ID, "--data-dir", str(data_dir),
+                   stdin=KEY + "\n")
     assert done.returncode == 0, done.stderr
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
-        [*command, "serve", "--port", str(port), "--data-dir", str(data_dir),
+        [*CLI, "serve", "--port", str(port), "--data-dir", str(data_dir),
          "--upstream-url", sandbox.endpoint_url, "--upstream-ca", str(sandbox.ca_file)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
