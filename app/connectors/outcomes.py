@@ -21,6 +21,8 @@ class Accepted:
     transaction_id: str | None
     status: int
     message: str = "Recorded by the authority."
+    upstream_ref: str | None = None  # the upstream's own id (ProTax inv_/itm_, KRA sale_id)
+    receipt_url: str | None = None  # the upstream's receipt link for the QR (Kenya)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,19 @@ class Ambiguous:
     status: int | None = None
 
 
-Outcome = Accepted | AlreadyRecorded | Rejected | AuthFailed | RetryLater | Ambiguous
+@dataclass(frozen=True)
+class Submitted:
+    """The upstream holds it but has not finished (ProTax QUEUED/PROCESSING, KRA Agent
+    not_completed): ask about ``upstream_ref`` again after ``after`` s instead of posting again."""
+
+    upstream_ref: str
+    message: str
+    status: int | None = None
+    after: float | None = None
+
+
+Outcome = (Accepted | AlreadyRecorded | Rejected | AuthFailed | RetryLater | Ambiguous
+           | Submitted)
 
 
 class Connector(Protocol):

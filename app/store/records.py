@@ -35,6 +35,14 @@ class InvoiceRecord:
     transaction_id: str | None
     synced_at: float | None
     pos_version: int = 0  # only filled in by claim_due
+    # Kenya (docs/KENYA.md); KPRA rows keep the defaults.
+    kind: str = "invoice"  # invoice | credit_note | item | stock
+    detail: dict | None = None  # the normalized document (docs/KENYA.md, "detail")
+    upstream_ref: str | None = None  # the upstream's own id once it has one
+    receipt_url: str | None = None  # the upstream's receipt link (the QR), once synced
+    # Only filled in by claim_due: per row this one depends on (by its invoice_no), that row's
+    # (upstream_ref, transaction_id).
+    refs: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
     COLUMNS = (
         "id, pos_id, invoice_no, ntn, amount, tax_rate, tax_amount, total_amount, date_time, "
