@@ -16,6 +16,7 @@ from app.domain import wire_json
 from app.domain.auth import credentials_match
 from app.domain.errors import InvoiceValidationError
 from app.domain.invoice import Invoice
+from app.domain.money import plain
 from app.domain.qr import qr_url
 from app.domain.states import State
 from app.domain.validation import parse_submission
@@ -62,25 +63,88 @@ class Accepted(NamedTuple):
     upstream: str
 
 
-def prepare(context: dict[str, Any], posted: Posted) -> tuple[Answer | Accepted]:
+class KenyaAccepted(NamedTuple):
+    """A Kenya document (docs/KENYA.md) that passed every check and now needs storing."""
+
+    document: Any  # app.domain.kenya.Document
+    upstream: str  # the upstream's display name
+    config: Any  # app.domain.kenya_tax.TaxConfig
+
+
+KENYA_UPSTREAMS = ("kra-agent", "protax")
+# What each Kenya route posts, and how its answers name it.
+LABELS = {"invoice": "Invoice", "credit_note": "Credit note", "item": "Item",
+          "stock": "Stock movement"}
+NUMBER_FIELDS = {"invoice": "invoice_no", "credit_note": "credit_note_no", "item": "item_code",
+                 "stock": "reference"}
+KENYA_ONLY = ("{what} is available only in Kenya mode (upstream kra-agent or protax); this "
+              "utility sends to {upstream}.")
+
+
+def prepare(context: dict[str, Any], posted: Posted) -> tuple[Answer | Accepted | KenyaAccepted]:
     """First stage, as soon as the writer process receives the post: everything that does not
     need the database. ``context`` holds the POS credentials (``credentials``: pos_id →
-    (ntn, key)) and the upstream's display name (``upstream_name``)."""
+    (ntn, key)), the upstream's display name (``upstream_name``), and in the Kenya modes the
+    upstream (``upstream``: "kra-agent" | "protax"; "kpra" or absent: KPRA) and its tax
+    settings (``tax``: keyword arguments of kenya_tax.tax_config, e.g. rates,
+    prices_include_tax, rounding)."""
     try:
+        if context.get("upstream", "kpra") in KENYA_UPSTREAMS:
+            return (_check_kenya(posted, context, "invoice"),)
         return (_check(posted, context),)
     except Exception:  # a bug answers 500 for this request only
         return (Answer(500, error_body(500), problem=traceback.format_exc()),)
 
 
-def intake(db: peewee.SqliteDatabase, items: list[Answer | Accepted]) -> list[tuple]:
+def prepare_credit_note(context: dict[str, Any], posted: Posted) -> tuple[Answer | KenyaAccepted]:
+    """POST /api/credit-note (Kenya modes only)."""
+    return _prepare_kenya(context, posted, "credit_note")
+
+
+def prepare_item(context: dict[str, Any], posted: Posted) -> tuple[Answer | KenyaAccepted]:
+    """POST /api/item (Kenya modes only)."""
+    return _prepare_kenya(context, posted, "item")
+
+
+def prepare_stock(context: dict[str, Any], posted: Posted) -> tuple[Answer | KenyaAccepted]:
+    """POST /api/stock (Kenya modes only)."""
+    return _prepare_kenya(context, posted, "stock")
+
+
+def _prepare_kenya(context: dict[str, Any], posted: Posted,
+                   kind: str) -> tuple[Answer | KenyaAccepted]:
+    try:
+        if context.get("upstream", "kpra") not in KENYA_UPSTREAMS:
+            path = {"credit_note": "/api/credit-note", "item": "/api/item",
+                    "stock": "/api/stock"}[kind]
+            message = KENYA_ONLY.format(what=f"POST {path}",
+                                        upstream=context.get("upstream_name", "KPRA"))
+            return (Answer(404, error_body(404, message, {"path": "only in Kenya mode"})),)
+        return (_check_kenya(posted, context, kind),)
+    except Exception:  # a bug answers 500 for this request only
+        return (Answer(500, error_body(500), problem=traceback.format_exc()),)
+
+
+def intake(db: peewee.SqliteDatabase,
+           items: list[Answer | Accepted | KenyaAccepted]) -> list[tuple]:
     """Second stage, inside the group-commit transaction: store what was accepted. The answers
     go back as plain tuples (``Answer._make`` rebuilds them)."""
     accepted = [item for item in items if isinstance(item, Accepted)]
-    if not accepted:
+    kenya = [item for item in items if isinstance(item, KenyaAccepted)]
+    if not accepted and not kenya:
         return [tuple(item) for item in items]
-    results = iter(repository.store_invoices(db, [item.invoice for item in accepted]))
-    return [tuple(item) if isinstance(item, Answer) else tuple(_stored(item, next(results)))
-            for item in items]
+    results = iter(repository.store_invoices(db, [item.invoice for item in accepted])
+                   if accepted else ())
+    kenya_results = iter(_store_kenya(db, kenya) if kenya else ())
+    answers = []
+    for item in items:
+        if isinstance(item, Accepted):
+            answers.append(tuple(_stored(item, next(results))))
+        elif isinstance(item, KenyaAccepted):
+            answers.append(tuple(_stored_kenya(item, next(kenya_results))))
+        else:
+            answers.append(tuple(item))
+    return answers
 
 
 def _check(posted: Posted, context: dict[str, Any]) -> Answer | Accepted:
@@ -130,6 +194,8 @@ def _saved_message(upstream: str) -> str:
 
 
 def invoice_data(record: InvoiceRecord) -> dict[str, object]:
+    if record.detail is not None or record.kind != "invoice":  # a Kenya row
+        return kenya_data(record, full=True)
     return _data(record.pos_id, record.invoice_no, record.date_time, record.state,
                  record.transaction_id, record.warnings)
 
@@ -148,6 +214,114 @@ def _data(pos_id: str, invoice_no: str, date_time: str, state: State,
     }
 
 
+# ---------------------------------------------------------------- Kenya (docs/KENYA.md)
+
+def _check_kenya(posted: Posted, context: dict[str, Any], kind: str) -> Answer | KenyaAccepted:
+    from app.domain import kenya
+    from app.domain.kenya_tax import tax_config
+
+    body, fields, received_at = posted
+    try:
+        if body is not None:
+            fields = decode_json(body)
+    except BadBody as bad:
+        return bad.answer()
+    upstream = context["upstream"]
+    now = datetime.fromtimestamp(received_at)
+    try:
+        config = tax_config(upstream, **(context.get("tax") or {}))
+        if kind == "invoice":
+            submission = kenya.parse_invoice(fields, now=now, config=config)
+        elif kind == "credit_note":
+            submission = kenya.parse_credit_note(fields, now=now)
+        elif kind == "item":
+            submission = kenya.parse_item(fields, now=now, config=config)
+        else:
+            submission = kenya.parse_stock(fields, now=now)
+    except InvoiceValidationError as invalid:
+        return Answer(400, error_body(400, _invalid_message(invalid.errors, LABELS[kind]),
+                                      invalid.errors))
+    document = submission.document
+    if not credentials_match(context.get("credentials", {}), document.ntn, document.pos_id,
+                             submission.key):
+        return Answer(401, error_body(401, UNAUTHORIZED), unauthorized=True)
+    document.content_hash, document.received_json, document.warnings_json  # noqa: B018
+    return KenyaAccepted(document, context.get("upstream_name", "the tax authority"), config)
+
+
+def _store_kenya(db: peewee.SqliteDatabase, items: list[KenyaAccepted]) -> list[IntakeResult]:
+    """store_documents per run of documents with the same tax settings (in a batch, all)."""
+    from app.store import documents
+
+    results: list[IntakeResult] = []
+    start = 0
+    while start < len(items):
+        end = start + 1
+        while end < len(items) and items[end].config == items[start].config:
+            end += 1
+        results += documents.store_documents(
+            db, [item.document for item in items[start:end]], items[start].config)
+        start = end
+    return results
+
+
+def _stored_kenya(item: KenyaAccepted, result: IntakeResult) -> Answer:
+    doc = item.document
+    label = LABELS[doc.kind]
+    if result.outcome is IntakeOutcome.CONFLICT:
+        field = NUMBER_FIELDS[doc.kind]
+        return Answer(409, error_body(
+            409, f"{label} {doc.number} was already received from POS {doc.pos_id} with "
+                 f"different content. {label} numbers must be unique per POS; the first copy "
+                 "is kept unchanged.",
+            {field: "already used for a different document on this POS"}))
+    if result.outcome is IntakeOutcome.FAILED:
+        return Answer(500, error_body(500), problem=(result.errors or {}).get("problem"))
+    if result.outcome is IntakeOutcome.REFUSED:
+        errors = result.errors or {"body": "cannot be stored"}
+        return Answer(422, error_body(422, _invalid_message(errors, label), errors))
+    assert result.record is not None
+    created = result.outcome is IntakeOutcome.CREATED
+    body = success_body(201, f"{label} saved. It will be sent to {item.upstream} "
+                             "automatically.", kenya_data(result.record))
+    return Answer(201, body, created=created, replayed=not created)
+
+
+def kenya_data(record: InvoiceRecord, full: bool = False) -> dict[str, object]:
+    """A Kenya row as every answer about it shows it: ``full`` adds its whole detail."""
+    from app.store.documents import PREFIXES
+
+    detail = record.detail or {}
+    data: dict[str, object] = {
+        "kind": record.kind,
+        "number": record.invoice_no.removeprefix(PREFIXES.get(record.kind, "")),
+        "invoice_no": record.invoice_no,  # the row's number: GET /api/invoices/{pos}/{this}
+        "pos_id": record.pos_id,
+        "date_time": record.date_time,
+        "state": record.state.value,
+        "transaction_id": record.transaction_id,
+        "upstream_ref": record.upstream_ref,
+        "receipt_url": record.receipt_url,
+        "warnings": record.warnings,
+    }
+    if record.kind in ("invoice", "credit_note"):
+        data |= {"amount": plain(record.amount), "tax_rate": plain(record.tax_rate),
+                 "tax_amount": plain(record.tax_amount),
+                 "total_amount": plain(record.total_amount),
+                 "totals": detail.get("totals"), "bands": detail.get("bands")}
+        if record.kind == "credit_note":
+            data["original_invoice_no"] = detail.get("original_invoice_no")
+        data["item_codes"] = [line.get("item_code") for line in detail.get("lines") or []]
+    elif record.kind == "item":
+        data["item_code"] = detail.get("item_code")
+    elif record.kind == "stock":
+        data |= {"item_code": detail.get("item_code"),
+                 "remaining_quantity": detail.get("remaining_quantity")}
+    if full:
+        data["detail"] = record.detail
+    return data
+
+
 def decode_json(body: bytes) -> object:
     if not body.strip():
         raise BadBody(400, "The request body is empty; send the invoice as a JSON object.",
@@ -162,10 +336,10 @@ def decode_json(body: bytes) -> object:
                       {"body": f"is not valid JSON: {_json_reason(why)}"}) from None
 
 
-def _invalid_message(errors: dict[str, str]) -> str:
+def _invalid_message(errors: dict[str, str], label: str = "Invoice") -> str:
     first = next(iter(errors.values()))
     more = len(errors) - 1
-    return f"Invoice not accepted: {first}" + (f" (and {more} more problem(s))." if more else ".")
+    return f"{label} not accepted: {first}" + (f" (and {more} more problem(s))." if more else ".")
 
 
 def _json_reason(why: Exception) -> str:

@@ -36,7 +36,7 @@ async def post_invoice(request: web.Request) -> web.Response:
     except StorageUnavailable as why:
         return error(503, f"The invoice was NOT saved: {why}. Free some disk space or fix the "
                           "data folder, then send it again.", headers={"Retry-After": "5"})
-    return _respond(deps, answer)
+    return respond(deps, answer)
 
 
 async def _intake(deps: ServerDeps, posted: Posted) -> Answer:
@@ -44,7 +44,7 @@ async def _intake(deps: ServerDeps, posted: Posted) -> Answer:
     return Answer._make(await deps.store.write_batched(intake.intake, posted, intake.prepare))
 
 
-def _respond(deps: ServerDeps, answer: Answer) -> web.Response:
+def respond(deps: ServerDeps, answer: Answer) -> web.Response:
     if answer.created:
         deps.invoice_saved()
     elif answer.problem:

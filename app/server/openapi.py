@@ -301,6 +301,189 @@ def _health_data() -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------- Kenya mode (docs/KENYA.md)
+
+_KENYA_NUMBER = {"anyOf": [{"type": "number"}, {"type": "string", "minLength": 1}],
+                 "description": "A JSON number or the same number as text (kept exactly)."}
+_KENYA_TEXT = {"type": "string", "minLength": 1}
+_KENYA_WHO = {
+    "ntn": {**_KENYA_TEXT, "description": "The shop's KRA PIN (also accepted as `pin` or "
+                                          "`kra_pin`)."},
+    "pos_id": {**_KENYA_TEXT, "description": "This till's POS ID, as set up in the utility."},
+    "key": {**_KENYA_TEXT, "description": "The integration token (KRA Agent) or the API key "
+                                          "(ProTax) this till is set up with; never stored."},
+}
+_KENYA_UNITS = {
+    "item_class_code": {"type": "string", "description": "The KRA item class (8 to 10 digits)."},
+    "pkg_unit": {"type": "string", "description": "Packaging unit code, e.g. NT (default)."},
+    "qty_unit": {"type": "string", "description": "Quantity unit code, e.g. U (default)."},
+    "item_type": {"type": "string", "enum": ["1", "2", "3"],
+                  "description": "1 raw material (default), 2 finished product, 3 service."},
+}
+
+
+def _kenya_request(title: str, required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "title": title, "required": ["ntn", "pos_id", "key", *required],
+            "properties": {**_KENYA_WHO, **properties}, "additionalProperties": True,
+            "description": f"{title} (Kenya mode: upstream kra-agent or protax). Every invalid "
+                           "field is reported at once (400), nested ones as `items[0].quantity`. "
+                           "Document numbers and codes may not contain `:`."}
+
+
+def _kenya_requests() -> dict[str, dict[str, Any]]:
+    line = {"type": "object", "required": ["quantity", "unit_price", "tax_type"],
+            "description": "One line: item_code or item_name (an unknown item is registered "
+                           "first; named only, it gets a KRA-style code).",
+            "properties": {"item_code": {"type": "string"}, "item_name": {"type": "string"},
+                           "quantity": _KENYA_NUMBER, "unit_price": _KENYA_NUMBER,
+                           "tax_type": {"type": "string", "description": "The tax band letter "
+                                        "(A-E, per upstream)."},
+                           "discount_rate": _KENYA_NUMBER, "discount_amount": _KENYA_NUMBER,
+                           **_KENYA_UNITS}}
+    return {
+        "KenyaInvoice": _kenya_request("One sale", ["invoice_no", "date_time", "items"], {
+            "invoice_no": {**_KENYA_TEXT, "description": "Unique per POS."},
+            "date_time": {"type": "string", "examples": ["2026-04-12 09:30:00"]},
+            "items": {"type": "array", "minItems": 1, "items": line},
+            "customer_pin": {"type": "string"}, "customer_name": {"type": "string"},
+            "payment_type": {"type": "string", "description": "eTIMS code 01-07 (01 cash); or "
+                             "KPRA's payment_mode 1 / 2."},
+            "prices_include_tax": {"type": "boolean", "description": "Overrides the setting "
+                                   "for this sale."},
+            "currency": {"type": "string"}, "exchange_rate": _KENYA_NUMBER}),
+        "CreditNote": _kenya_request("One credit note", ["credit_note_no", "original_invoice_no",
+                                                         "reason"], {
+            "credit_note_no": {**_KENYA_TEXT, "description": "Unique per POS."},
+            "original_invoice_no": {**_KENYA_TEXT, "description": "A sale this utility received "
+                                    "from this POS (else 422)."},
+            "reason": _KENYA_TEXT,
+            "reason_code": {"type": "string", "description": "eTIMS refund reason 01-13 "
+                            "(default 06)."},
+            "date_time": {"type": "string"},
+            "items": {"type": "array", "minItems": 1, "description": "Left out: the whole "
+                      "invoice (what is left of it). Else the items and quantities to credit "
+                      "(a quantity left out: all that is left of that item).",
+                      "items": {"type": "object", "required": ["item_code"],
+                                "properties": {"item_code": {"type": "string"},
+                                               "quantity": _KENYA_NUMBER}}}}),
+        "KenyaItem": _kenya_request("One item to register", ["item_name", "tax_type",
+                                                             "unit_price"], {
+            "item_code": {"type": "string", "description": "Left out: a KRA-style code is "
+                          "generated (KE{type}{pkg}{qty}{seq})."},
+            "item_name": _KENYA_TEXT, "tax_type": _KENYA_TEXT, "unit_price": _KENYA_NUMBER,
+            "origin_country": {"type": "string"}, **_KENYA_UNITS}),
+        "StockMovement": _kenya_request("One stock movement", ["reference", "item_code",
+                                                               "adjustment_type", "quantity"], {
+            "reference": {**_KENYA_TEXT, "description": "The GRN or delivery-note number; "
+                          "unique per POS (it makes a repeated post safe)."},
+            "item_code": {**_KENYA_TEXT, "description": "A registered item (else 422)."},
+            "adjustment_type": {"type": "string", "enum": ["IN", "OUT", "DAMAGE", "RETURN"]},
+            "quantity": _KENYA_NUMBER, "date": {"type": "string", "examples": ["2026-04-12"]},
+            "unit_cost": _KENYA_NUMBER}),
+    }
+
+
+def _kenya_data() -> dict[str, Any]:
+    nullable = {"type": ["string", "null"]}
+    return {
+        "type": "object", "additionalProperties": False,
+        "description": "A Kenya document as stored (docs/KENYA.md). Money is exact decimal "
+                       "text; a credit note's is negative.",
+        "required": ["kind", "number", "invoice_no", "pos_id", "date_time", "state",
+                     "transaction_id", "upstream_ref", "receipt_url", "warnings"],
+        "properties": {
+            "kind": {"type": "string", "enum": ["invoice", "credit_note", "item", "stock"]},
+            "number": {"type": "string", "description": "The document's own number (invoice, "
+                       "credit note, item code, stock reference)."},
+            "invoice_no": {"type": "string", "description": "The row's number, prefixed by kind "
+                           "(`cn:`, `item:`, `stock:`; none for a sale): GET "
+                           "/api/invoices/{pos_id}/{this} shows it."},
+            "pos_id": {"type": "string"},
+            "date_time": _WIRE_TIME,
+            "state": {"type": "string", "enum": [s.value for s in State]},
+            "transaction_id": nullable,
+            "upstream_ref": {**nullable, "description": "The upstream's own id, once it has one."},
+            "receipt_url": {**nullable, "description": "The upstream's receipt link (the QR "
+                            "code to print), once synced."},
+            "warnings": {"type": "array", "items": {
+                "type": "object", "required": ["code", "field", "message"],
+                "properties": {"code": {"type": "string"}, "field": {"type": "string"},
+                               "message": {"type": "string"}}}},
+            "amount": _MONEY, "tax_rate": _MONEY, "tax_amount": _MONEY, "total_amount": _MONEY,
+            "totals": {"type": ["object", "null"], "description": "taxable, tax, net, gross."},
+            "bands": {"type": ["object", "null"], "description": "Per band letter: rate, "
+                      "taxable, tax."},
+            "item_codes": {"type": "array", "items": {"type": ["string", "null"]},
+                           "description": "Each line's item code (generated ones included)."},
+            "original_invoice_no": nullable,
+            "item_code": nullable,
+            "remaining_quantity": {**nullable, "description": "A stock movement: the item's "
+                                   "stock after it."},
+            "detail": {"type": ["object", "null"], "description": "The whole normalized "
+                       "document (docs/KENYA.md, \"detail\")."},
+        },
+    }
+
+
+def _kenya_status() -> dict[str, Any]:
+    data = _kenya_data()
+    plain_status = _status_data()
+    extra = {name: plain_status["properties"][name] for name in (
+        "amount", "tax_rate", "tax_amount", "total_amount", "payment_mode", "received_at",
+        "synced_at", "next_attempt_at", "last_error", "last_status", "attempts")}
+    data["properties"] = {**data["properties"], **extra}
+    data["required"] = [*data["required"], *extra, "detail"]
+    return data
+
+
+def _kenya_path(operation_id: str, summary: str, schema: str,
+                description: str) -> dict[str, Any]:
+    replayed = {"Idempotent-Replayed": {
+        "description": "`true` when this exact document was already stored.",
+        "schema": {"type": "string", "enum": ["true"]}}}
+    form = {"type": "object", "additionalProperties": {"type": "string"},
+            "description": "The same fields as form values (each once, as text)."}
+    return {"post": {
+        "operationId": operation_id,
+        "summary": summary,
+        "description": (f"{description} Kenya mode only (upstream kra-agent or protax): in "
+                        "KPRA mode it answers 404. Stored durably and answered 201, then sent "
+                        "in the background in dependency order; an identical re-post is "
+                        "answered 201 again (Idempotent-Replayed: true), the same number with "
+                        "other content 409."),
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": _ref(schema)},
+            "application/x-www-form-urlencoded": {"schema": form},
+            "multipart/form-data": {"schema": form},
+        }},
+        "responses": _responses(
+            "BadRequest", "Unauthorized", "NotFound", "BodyTimeout", "Conflict", "TooLarge",
+            "UnsupportedType", "Unprocessable", "TooManyFailures", "StorageUnavailable",
+            *_ALWAYS, s201=_json(_ref("KenyaAnswer"), "Saved (or already saved: see the "
+                                                      "Idempotent-Replayed header).", replayed)),
+    }}
+
+
+def _kenya_paths() -> dict[str, Any]:
+    return {
+        "/api/credit-note": _kenya_path(
+            "postCreditNote", "Send one credit note (Kenya mode)", "CreditNote",
+            "Credits all of a sale this utility received, or some of its items and "
+            "quantities (never more than is left after earlier credit notes), at the "
+            "original's prices and bands. Sent only after the original is synced. Its status: "
+            "GET /api/invoices/{pos_id}/cn:{credit_note_no}."),
+        "/api/item": _kenya_path(
+            "postItem", "Register one item (Kenya mode)", "KenyaItem",
+            "Registers an item with the upstream (a sale's unknown item is registered "
+            "automatically too). Its status: GET /api/invoices/{pos_id}/item:{item_code}."),
+        "/api/stock": _kenya_path(
+            "postStock", "Send one stock movement (Kenya mode)", "StockMovement",
+            "IN and RETURN add to the item's remaining quantity, OUT and DAMAGE take from it; "
+            "the answer shows what remains. Its status: GET "
+            "/api/invoices/{pos_id}/stock:{reference}."),
+    }
+
+
 def _success(data: dict[str, Any], status: int, message: dict[str, Any] | None = None,
              description: str = "") -> dict[str, Any]:
     return {
@@ -350,7 +533,8 @@ def _responses(*names: str, **own: dict[str, Any]) -> dict[str, Any]:
 _STATUS_OF = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404",
               "MethodNotAllowed": "405", "BodyTimeout": "408", "Conflict": "409",
               "TooLarge": "413", "UnsupportedType": "415", "MisdirectedRequest": "421",
-              "TooManyFailures": "429", "InternalError": "500", "StorageUnavailable": "503"}
+              "TooManyFailures": "429", "InternalError": "500", "StorageUnavailable": "503",
+              "Unprocessable": "422"}
 # Any route: a client or Host name that is not allowed (security.py), another method, a bug.
 _ALWAYS = ("Forbidden", "MisdirectedRequest", "MethodNotAllowed", "InternalError")
 
@@ -391,6 +575,11 @@ def _shared_responses() -> dict[str, Any]:
             named_fields=True,
             headers={"Retry-After": {**header, "description": "Seconds to wait."}}),
         "InternalError": _error(500, REASONS[500] + " (A bug in the utility; never expected.)"),
+        "Unprocessable": _error(
+            422, "Kenya mode: the document is valid but cannot be stored as it stands; `errors` "
+                 "names the field (a credit note's original_invoice_no that this utility never "
+                 "received, or items and quantities beyond what is left to credit; a stock "
+                 "movement's item_code that is not registered).", named_fields=True),
         "StorageUnavailable": _error(
             503, "The disk did not take the invoice: nothing was saved. Send it again.",
             headers={"Retry-After": {**header, "description": "Seconds to wait."}}),
@@ -442,7 +631,10 @@ def build(version: str) -> dict[str, Any]:
                     "authority in the background. An identical re-post is answered 201 again "
                     "(with `Idempotent-Replayed: true`) and never queued twice. Numbers are "
                     "compared by value: 200, 200.00 and \"200\" are the same amount. Odd but "
-                    "acceptable things come back in `data.warnings`, never as a refusal."),
+                    "acceptable things come back in `data.warnings`, never as a refusal. "
+                    "In Kenya mode (upstream kra-agent or protax) the body is a "
+                    "`KenyaInvoice` (a sale with its lines; the utility computes the tax "
+                    "bands and totals) and the answer's data a `KenyaData`."),
                 "requestBody": {"required": True, "content": {
                     "application/json": {"schema": _ref("Invoice")},
                     "application/x-www-form-urlencoded": {"schema": _ref("InvoiceForm")},
@@ -451,19 +643,25 @@ def build(version: str) -> dict[str, Any]:
                 "responses": _responses(
                     "BadRequest", "Unauthorized", "BodyTimeout", "Conflict", "TooLarge",
                     "UnsupportedType", "TooManyFailures", "StorageUnavailable", *_ALWAYS,
-                    s201=_json(_ref("InvoiceAnswer"), "Saved (or already saved: see the "
-                                               "Idempotent-Replayed header).", replayed)),
+                    s201=_json({"anyOf": [_ref("InvoiceAnswer"), _ref("KenyaAnswer")]},
+                               "Saved (or already saved: see the Idempotent-Replayed header).",
+                               replayed)),
             }},
+            **_kenya_paths(),
             "/api/invoices/{pos_id}/{invoice_no}": {"get": {
                 "operationId": "getInvoice",
                 "summary": "One invoice: state, transaction id, amounts, every attempt",
+                "description": "In Kenya mode also a credit note, an item or a stock movement, "
+                               "by its row's number: `cn:CN-1`, `item:KE1NTXU0000013`, "
+                               "`stock:GRN-7` (the answer's data is then a `KenyaStatus`).",
                 "parameters": [
                     {"name": "pos_id", "in": "path", "required": True, "schema": pos_id},
                     {"name": "invoice_no", "in": "path", "required": True,
                      "description": "May itself contain `/`.", "schema": invoice_no},
                 ],
                 "responses": _responses("NotFound", *_ALWAYS, s200=_json(
-                    _ref("InvoiceStatusAnswer"), "The invoice as stored now.")),
+                    {"anyOf": [_ref("InvoiceStatusAnswer"), _ref("KenyaStatusAnswer")]},
+                    "The invoice as stored now.")),
             }},
             "/api/health": {"get": {
                 "operationId": "getHealth",
@@ -483,8 +681,11 @@ def build(version: str) -> dict[str, Any]:
                      "description": "png (the default) or svg; any letter case.",
                      "schema": {"type": "string", "enum": ["png", "svg"], "default": "png"}},
                 ],
-                "responses": _responses("BadRequest", "NotFound", *_ALWAYS, s200={
-                    "description": "The QR code, holding the invoice's `qr_url`.",
+                "responses": _responses("BadRequest", "NotFound", *_ALWAYS, s409=_error(
+                    409, "Kenya: KRA eTIMS has not signed the invoice yet, so there is no "
+                    "receipt link to draw (`Retry-After` says when to ask again)."), s200={
+                    "description": "The QR code, holding the invoice's `qr_url` (Kenya: the "
+                                   "authority's receipt link, `receipt_url`).",
                     "content": {
                         "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
                         "image/svg+xml": {"schema": {"type": "string"}},
@@ -518,6 +719,11 @@ def build(version: str) -> dict[str, Any]:
                 "InvoiceForm": _invoice_schemas(form, "One sale, as form fields (each once, as "
                                                       "text; no files).", {"type": "string"}),
                 "InvoiceData": _invoice_data(),
+                **_kenya_requests(),
+                "KenyaAnswer": _success(_ref("KenyaData"), 201),
+                "KenyaStatusAnswer": _success(_ref("KenyaStatus"), 200),
+                "KenyaData": _kenya_data(),
+                "KenyaStatus": _kenya_status(),
                 "InvoiceStatus": _status_data(),
                 "Health": _health_data(),
                 "Attempt": _attempt(),

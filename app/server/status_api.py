@@ -88,10 +88,19 @@ async def qr_code(request: web.Request) -> web.Response:
         errors["format"] = "format must be png or svg"
     if errors:
         return error(400, "QR code needs pos_id and invoice_no.", errors)
-    if await deps.store.get_invoice(pos_id, invoice_no) is None:
+    record = await deps.store.get_invoice(pos_id, invoice_no)
+    if record is None:
         return error(404, f"No invoice {invoice_no} from POS {pos_id} was received.",
                      {"invoice_no": "not found for this POS"})
-    url = qr_url(pos_id, invoice_no)
+    if record.detail is not None or record.kind != "invoice":  # Kenya: the authority's link
+        if not record.receipt_url:
+            return error(409, "The receipt QR appears once KRA eTIMS has signed the invoice; "
+                              f"it is {record.state.value} now. Ask again later.",
+                         {"invoice_no": "not signed by KRA eTIMS yet"},
+                         headers={"Retry-After": "30"})
+        url = record.receipt_url
+    else:
+        url = qr_url(pos_id, invoice_no)
     if fmt == "svg":
         return web.Response(body=qr_svg(url), content_type="image/svg+xml")
     return web.Response(body=qr_png(url), content_type="image/png")

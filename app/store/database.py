@@ -92,7 +92,34 @@ def _hash_bytes(value: str) -> bytes | str:
         return value
 
 
-MIGRATIONS = [_v1, _v2, _v3, _v4]  # MIGRATIONS[n] takes the schema from version n to n + 1
+def _v5(database: peewee.SqliteDatabase) -> None:
+    """Issue 8, Kenya eTIMS (docs/KENYA.md): every document forwarded is a row of invoice, of a
+    ``kind``; its normalized ``detail`` (packed like received_json), the upstream's own id and
+    receipt link; the rows a row needs synced first (dependency); and the items each POS sells,
+    found by code or name, with their remaining stock (item). KPRA rows keep kind 'invoice' and
+    NULLs, and have no dependency rows: the claim's NOT EXISTS is one empty probe of the
+    dependency primary key. Each step idempotent."""
+    columns = {row[1] for row in database.execute_sql("PRAGMA table_info(invoice)")}
+    for name, definition in (("kind", "TEXT NOT NULL DEFAULT 'invoice'"),
+                             ("detail", "BLOB NULL"), ("upstream_ref", "TEXT NULL"),
+                             ("receipt_url", "TEXT NULL")):
+        if name not in columns:
+            database.execute_sql(f"ALTER TABLE invoice ADD COLUMN {name} {definition}")
+    database.execute_sql(
+        "CREATE TABLE IF NOT EXISTS dependency ("
+        "invoice_id INTEGER NOT NULL REFERENCES invoice (id) ON DELETE CASCADE, "
+        "needs_id INTEGER NOT NULL REFERENCES invoice (id), "
+        "PRIMARY KEY (invoice_id, needs_id)) WITHOUT ROWID")
+    database.execute_sql("CREATE INDEX IF NOT EXISTS dependency_needs_id ON dependency (needs_id)")
+    database.execute_sql(
+        "CREATE TABLE IF NOT EXISTS item ("
+        "id INTEGER PRIMARY KEY, pos_id TEXT NOT NULL, code TEXT NOT NULL, name TEXT NOT NULL, "
+        "outbox_id INTEGER NOT NULL REFERENCES invoice (id), "
+        "stock_qty TEXT NOT NULL DEFAULT '0', UNIQUE (pos_id, code))")
+    database.execute_sql("CREATE INDEX IF NOT EXISTS item_pos_name ON item (pos_id, name)")
+
+
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5]  # MIGRATIONS[n] takes the schema from version n to n + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPACT_AFTER = {4}  # a file migrated to these versions is VACUUMed once, after the migration
 

@@ -59,8 +59,15 @@ class Store:
         return await self._write(repo.recover_interrupted, time.time(), keep or [])
 
     async def mark_synced(self, invoice_id: int, transaction_id: str | None,
-                          attempt: AttemptRecord) -> None:
-        await self._write(repo.mark_synced, invoice_id, transaction_id, attempt)
+                          attempt: AttemptRecord, upstream_ref: str | None = None,
+                          receipt_url: str | None = None) -> None:
+        await self._write(repo.mark_synced, invoice_id, transaction_id, attempt, upstream_ref,
+                          receipt_url)
+
+    async def mark_submitted(self, invoice_id: int, upstream_ref: str | None,
+                             next_attempt_at: float, attempt: AttemptRecord) -> None:
+        """Kenya: the upstream holds it but has not finished (docs/KENYA.md, Submitted)."""
+        await self._write(repo.mark_submitted, invoice_id, upstream_ref, next_attempt_at, attempt)
 
     async def mark_retry(self, invoice_id: int, next_attempt_at: float, ambiguous: bool,
                          attempt: AttemptRecord) -> None:
@@ -88,6 +95,14 @@ class Store:
     # reads
     async def get_invoice(self, pos_id: str, invoice_no: str) -> InvoiceRecord | None:
         return await self._read(repo.get_invoice, pos_id, invoice_no)
+
+    async def dependencies_of(self, invoice_id: int) -> list[InvoiceRecord]:
+        """Kenya: the rows this one needs synced before it is sent."""
+        return await self._read(repo.dependencies_of, invoice_id)
+
+    async def items_of(self, pos_id: str) -> list[tuple[str, str, str]]:
+        """Kenya: (code, name, remaining quantity) of the items registered for a POS."""
+        return await self._read(repo.items_of, pos_id)
 
     async def attempts_of(self, invoice_id: int) -> list[AttemptRecord]:
         return await self._read(repo.attempts_of, invoice_id)

@@ -36,6 +36,8 @@ class InvoiceFilter:
     date_from: str | None = None
     date_to: str | None = None
     invoice_no: str | None = None  # exact, or the start of the number
+    # Kenya (docs/KENYA.md): only these kinds (invoice, credit_note, item, stock); () = all.
+    kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,9 @@ def where(f: InvoiceFilter) -> tuple[str, list[object]]:
     if f.date_to is not None:  # the whole last day: '2026-11-21 23:59:59' < '2026-11-21~'
         clauses.append("date_time < ?")
         params.append(f.date_to + "~")
+    if f.kinds:  # (only Kenya's dashboard asks: the column is schema v5's)
+        clauses.append(f"kind IN ({','.join('?' * len(f.kinds))})")
+        params.extend(f.kinds)
     if f.invoice_no:
         clauses.append("invoice_no >= ? AND invoice_no < ?")
         params.extend((f.invoice_no, f.invoice_no + _PREFIX_END))

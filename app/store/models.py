@@ -58,6 +58,11 @@ class Invoice(BaseModel):
     last_status = peewee.IntegerField(null=True)
     transaction_id = peewee.TextField(null=True)
     synced_at = peewee.FloatField(null=True)
+    # Added by schema v5 (database._v5, in SQL: these models create the v1 tables, and a
+    # migration test builds old files with them): kind TEXT NOT NULL DEFAULT 'invoice' (invoice
+    # | credit_note | item | stock), detail BLOB NULL (the normalized Kenya document, packed
+    # like received_json), upstream_ref TEXT NULL, receipt_url TEXT NULL. Also new tables
+    # dependency (invoice_id, needs_id) and item (pos_id, code, name, outbox_id, stock_qty).
 
     class Meta:
         indexes = (

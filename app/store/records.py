@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from app.domain.states import State
-from app.store.received import hash_hex
+from app.store.received import hash_hex, unpack
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,16 @@ class InvoiceRecord:
     COLUMNS = (
         "id, pos_id, invoice_no, ntn, amount, tax_rate, tax_amount, total_amount, date_time, "
         "payment_mode, warnings_json, content_hash, state, received_at, updated_at, attempts, "
-        "next_attempt_at, ambiguous, last_error, last_status, transaction_id, synced_at"
+        "next_attempt_at, ambiguous, last_error, last_status, transaction_id, synced_at, "
+        "kind, detail, upstream_ref, receipt_url"
     )
 
     @classmethod
     def from_row(cls, row: tuple, pos_version: int = 0) -> "InvoiceRecord":
         (id_, pos_id, invoice_no, ntn, amount, tax_rate, tax_amount, total_amount, date_time,
          payment_mode, warnings_json, content_hash, state, received_at, updated_at, attempts,
-         next_attempt_at, ambiguous, last_error, last_status, transaction_id, synced_at) = row
+         next_attempt_at, ambiguous, last_error, last_status, transaction_id, synced_at,
+         kind, detail, upstream_ref, receipt_url) = row
         return cls(
             id=id_, pos_id=pos_id, invoice_no=invoice_no, ntn=ntn, amount=Decimal(amount),
             tax_rate=Decimal(tax_rate), tax_amount=Decimal(tax_amount),
@@ -64,7 +66,9 @@ class InvoiceRecord:
             received_at=received_at, updated_at=updated_at, attempts=attempts,
             next_attempt_at=next_attempt_at, ambiguous=bool(ambiguous), last_error=last_error,
             last_status=last_status, transaction_id=transaction_id, synced_at=synced_at,
-            pos_version=pos_version,
+            pos_version=pos_version, kind=kind,
+            detail=None if detail is None else json.loads(unpack(detail)),
+            upstream_ref=upstream_ref, receipt_url=receipt_url,
         )
 
 
@@ -72,12 +76,16 @@ class IntakeOutcome(StrEnum):
     CREATED = "created"
     REPLAYED = "replayed"  # identical content already stored: answer like the first time
     CONFLICT = "conflict"  # same pos_id + invoice_no, different content
+    REFUSED = "refused"  # Kenya: cannot be stored as it stands (errors say why; answered 422)
+    FAILED = "failed"  # Kenya: a bug stored nothing of this one (errors["problem"]: for the log)
 
 
 class IntakeResult(NamedTuple):
     outcome: IntakeOutcome
     state: State  # the invoice's state now (a new one is queued, or held with its POS)
-    record: InvoiceRecord | None = None  # the row already stored (replays and conflicts)
+    record: InvoiceRecord | None = None  # the row already stored (replays and conflicts;
+    # Kenya documents: also the row just created, with its final detail)
+    errors: dict[str, str] | None = None  # REFUSED: field → what is wrong
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,14 @@ from app.store.listing import InvoiceFilter, where
 
 _SUMS = "COUNT(*), dec_sum(amount), dec_sum(tax_amount), dec_sum(total_amount)"
 PERIODS = {"day": 10, "month": 7, "hour": 13}  # characters of date_time that name the period
+# Money is summed over sales and credit notes only (credit notes are stored negative): Kenya's
+# item and stock rows carry no money (docs/KENYA.md). KPRA rows are all 'invoice'.
+MONEY = "kind IN ('invoice', 'credit_note')"
+
+
+def _where(f: InvoiceFilter) -> tuple[str, list[object]]:
+    sql, params = where(f)
+    return f"{sql} AND {MONEY}", params
 
 
 @dataclass(frozen=True)
@@ -44,14 +52,14 @@ class SalesRow:
 
 
 def totals(db: SqliteDatabase, f: InvoiceFilter) -> Totals:
-    sql, params = where(f)
+    sql, params = _where(f)
     return Totals.of(*db.execute_sql(f"SELECT {_SUMS} FROM invoice WHERE {sql}",
                                      params).fetchone())
 
 
 def per_period(db: SqliteDatabase, f: InvoiceFilter, period: str) -> dict[str, Totals]:
     """Totals per day / month / hour (key: the start of date_time, e.g. '2026-11-21 09')."""
-    sql, params = where(f)
+    sql, params = _where(f)
     width = PERIODS[period]
     rows = db.execute_sql(
         f"SELECT substr(date_time, 1, {width}) AS p, {_SUMS} FROM invoice WHERE {sql} "
@@ -61,7 +69,7 @@ def per_period(db: SqliteDatabase, f: InvoiceFilter, period: str) -> dict[str, T
 
 def sales(db: SqliteDatabase, f: InvoiceFilter, period: str) -> list[SalesRow]:
     """The sales report: per period, POS and payment mode, in that order."""
-    sql, params = where(f)
+    sql, params = _where(f)
     width = PERIODS[period]
     rows = db.execute_sql(
         f"SELECT substr(date_time, 1, {width}) AS p, pos_id, payment_mode, {_SUMS} "
@@ -72,7 +80,7 @@ def sales(db: SqliteDatabase, f: InvoiceFilter, period: str) -> list[SalesRow]:
 
 def per_day_and_state(db: SqliteDatabase, f: InvoiceFilter) -> dict[tuple[str, State], Totals]:
     """The reconciliation's grid: totals per day and state."""
-    sql, params = where(f)
+    sql, params = _where(f)
     rows = db.execute_sql(
         f"SELECT substr(date_time, 1, 10) AS d, state, {_SUMS} FROM invoice WHERE {sql} "
         "GROUP BY d, state", params).fetchall()

@@ -103,13 +103,22 @@ def _find(db: SqliteDatabase, keys: Sequence[tuple[str, str]]) -> dict[tuple[str
 
 # ---------------------------------------------------------------- forwarding (writer)
 
+# A row is sent only when every row it needs is synced (docs/KENYA.md, "Dependencies"). For a
+# row with no dependency rows (every KPRA invoice) this is one empty probe of the dependency
+# table's primary key: the claim stays driven by invoice_queued_next_attempt_at.
+READY = ("NOT EXISTS (SELECT 1 FROM dependency d JOIN invoice n ON n.id = d.needs_id "
+         "WHERE d.invoice_id = i.id AND n.state <> 'synced')")
+
+
 def claim_due(db: SqliteDatabase, now: float, limit: int) -> list[InvoiceRecord]:
-    """Move up to ``limit`` due invoices of POSes that are not held to `sending`."""
+    """Move up to ``limit`` due invoices of POSes that are not held, and whose dependencies are
+    all synced, to `sending`. Each record's ``refs``: per row it needs (by that row's
+    invoice_no), (upstream_ref, transaction_id)."""
     rows = db.execute_sql(
         f"SELECT {_prefixed('i')}, COALESCE(p.version, 0) FROM invoice i "
         "LEFT JOIN pos p ON p.pos_id = i.pos_id "
-        "WHERE i.state = 'queued' AND i.next_attempt_at <= ? AND p.held_reason IS NULL "
-        "ORDER BY i.next_attempt_at, i.id LIMIT ?",
+        f"WHERE i.state = 'queued' AND i.next_attempt_at <= ? AND p.held_reason IS NULL "
+        f"AND {READY} ORDER BY i.next_attempt_at, i.id LIMIT ?",
         (now, limit),
     ).fetchall()
     if not rows:
@@ -124,6 +133,16 @@ def claim_due(db: SqliteDatabase, now: float, limit: int) -> list[InvoiceRecord]
     for row in rows:
         record = InvoiceRecord.from_row(row[:-1], pos_version=row[-1])
         claimed.append(replace(record, state=State.SENDING, attempts=record.attempts + 1))
+    kenya = [record.id for record in claimed if record.detail is not None]
+    if kenya:  # (KPRA rows have no dependencies: not even asked)
+        refs: dict[int, dict[str, tuple[str | None, str | None]]] = {}
+        for invoice_id, number, upstream_ref, transaction_id in db.execute_sql(
+                "SELECT d.invoice_id, n.invoice_no, n.upstream_ref, n.transaction_id "
+                "FROM dependency d JOIN invoice n ON n.id = d.needs_id "
+                f"WHERE d.invoice_id IN ({','.join('?' * len(kenya))})", kenya).fetchall():
+            refs.setdefault(invoice_id, {})[number] = (upstream_ref, transaction_id)
+        claimed = [replace(record, refs=refs[record.id]) if record.id in refs else record
+                   for record in claimed]
     return claimed
 
 
@@ -146,14 +165,35 @@ def recover_interrupted(db: SqliteDatabase, now: float, keep: Sequence[int] = ()
 
 
 def mark_synced(db: SqliteDatabase, invoice_id: int, transaction_id: str | None,
-                attempt: AttemptRecord) -> None:
+                attempt: AttemptRecord, upstream_ref: str | None = None,
+                receipt_url: str | None = None) -> None:
+    """Recorded upstream. ``upstream_ref`` / ``receipt_url`` (Kenya): the upstream's own id and
+    receipt link, when it gave them (a ref known from an earlier answer is kept)."""
     now = time.time()
     _add_attempt(db, invoice_id, attempt)
     db.execute_sql(
         "UPDATE invoice SET state = 'synced', transaction_id = ?, synced_at = ?, updated_at = ?, "
-        "last_status = ?, last_error = NULL WHERE id = ?",
-        (transaction_id, now, now, attempt.http_status, invoice_id))
+        "last_status = ?, last_error = NULL, upstream_ref = COALESCE(?, upstream_ref), "
+        "receipt_url = COALESCE(?, receipt_url) WHERE id = ?",
+        (transaction_id, now, now, attempt.http_status, upstream_ref, receipt_url, invoice_id))
+    db.execute_sql(  # the rows that waited for it no longer say so
+        "UPDATE invoice SET last_error = NULL, updated_at = ? WHERE id IN "
+        "(SELECT invoice_id FROM dependency WHERE needs_id = ?) AND state = 'queued' "
+        f"AND {UNSYNCED} AND last_error LIKE 'Waiting for %'", (now, invoice_id))
     db.execute_sql("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (LAST_SYNC, repr(now)))
+
+
+def mark_submitted(db: SqliteDatabase, invoice_id: int, upstream_ref: str | None,
+                   next_attempt_at: float, attempt: AttemptRecord) -> None:
+    """The upstream holds it but has not finished (docs/KENYA.md, Submitted): back to the
+    queue with the upstream's id, so the next try asks about it instead of posting again."""
+    _add_attempt(db, invoice_id, attempt)
+    db.execute_sql(
+        "UPDATE invoice SET state = 'queued', next_attempt_at = ?, updated_at = ?, "
+        "last_status = ?, last_error = ?, ambiguous = 0, "
+        "upstream_ref = COALESCE(?, upstream_ref) WHERE id = ?",
+        (next_attempt_at, time.time(), attempt.http_status, attempt.message, upstream_ref,
+         invoice_id))
 
 
 def mark_retry(db: SqliteDatabase, invoice_id: int, next_attempt_at: float, ambiguous: bool,
@@ -167,10 +207,17 @@ def mark_retry(db: SqliteDatabase, invoice_id: int, next_attempt_at: float, ambi
 
 
 def mark_rejected(db: SqliteDatabase, invoice_id: int, attempt: AttemptRecord) -> None:
+    """Refused by the authority; every row waiting for this one (directly) says so."""
+    now = time.time()
     _add_attempt(db, invoice_id, attempt)
     db.execute_sql(
         "UPDATE invoice SET state = 'rejected', updated_at = ?, last_status = ?, last_error = ? "
-        "WHERE id = ?", (time.time(), attempt.http_status, attempt.message, invoice_id))
+        "WHERE id = ?", (now, attempt.http_status, attempt.message, invoice_id))
+    db.execute_sql(
+        "UPDATE invoice SET last_error = 'Waiting for ' || "
+        "(SELECT invoice_no FROM invoice WHERE id = ?) || ', which the authority refused: ' || ?, "
+        "updated_at = ? WHERE id IN (SELECT invoice_id FROM dependency WHERE needs_id = ?) "
+        f"AND {UNSYNCED}", (invoice_id, attempt.message, now, invoice_id))
 
 
 def hold_pos(db: SqliteDatabase, pos_id: str, reason: str, invoice_id: int | None = None,
@@ -272,6 +319,20 @@ def get_invoice(db: SqliteDatabase, pos_id: str, invoice_no: str) -> InvoiceReco
     return InvoiceRecord.from_row(row) if row else None
 
 
+def dependencies_of(db: SqliteDatabase, invoice_id: int) -> list[InvoiceRecord]:
+    """Kenya: the rows this one needs synced before it is sent."""
+    rows = db.execute_sql(
+        f"SELECT {_prefixed('n')} FROM dependency d JOIN invoice n ON n.id = d.needs_id "
+        "WHERE d.invoice_id = ? ORDER BY n.id", (invoice_id,)).fetchall()
+    return [InvoiceRecord.from_row(row) for row in rows]
+
+
+def items_of(db: SqliteDatabase, pos_id: str) -> list[tuple[str, str, str]]:
+    """Kenya: (code, name, remaining quantity) of every item registered for this POS."""
+    return [(code, name, stock) for code, name, stock in db.execute_sql(
+        "SELECT code, name, stock_qty FROM item WHERE pos_id = ? ORDER BY code", (pos_id,))]
+
+
 def received_json(db: SqliteDatabase, invoice_id: int) -> str | None:
     """The POS's fields exactly as received (minus the key), as the intake stored them."""
     row = db.execute_sql("SELECT received_json FROM invoice WHERE id = ?",
@@ -293,10 +354,13 @@ def list_pos(db: SqliteDatabase) -> list[PosRecord]:
 
 
 def next_due_at(db: SqliteDatabase) -> float | None:
-    """When the earliest queued invoice of a POS that is not held becomes due."""
-    return db.execute_sql(
-        "SELECT MIN(i.next_attempt_at) FROM invoice i LEFT JOIN pos p ON p.pos_id = i.pos_id "
-        "WHERE i.state = 'queued' AND p.held_reason IS NULL").fetchone()[0]
+    """When the earliest queued invoice of a POS that is not held, and not waiting for another
+    row, becomes due (walks invoice_queued_next_attempt_at in order, to the first such)."""
+    row = db.execute_sql(
+        "SELECT i.next_attempt_at FROM invoice i LEFT JOIN pos p ON p.pos_id = i.pos_id "
+        f"WHERE i.state = 'queued' AND p.held_reason IS NULL AND {READY} "
+        "ORDER BY i.next_attempt_at LIMIT 1").fetchone()
+    return row[0] if row else None
 
 
 def summary(db: SqliteDatabase) -> Summary:

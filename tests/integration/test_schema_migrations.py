@@ -46,7 +46,7 @@ def test_a_version_1_database_gains_the_dashboard_indexes_after_a_backup(tmp_pat
     _version_1_with_invoices(path, 30)
     db = open_database(path)
     with db.connection_context():
-        assert database.current_version(db) == database.SCHEMA_VERSION == 4
+        assert database.current_version(db) == database.SCHEMA_VERSION == 5
         indexes = _indexes(db)
         assert {"invoice_date_time", "invoice_unsynced_state_date_time", "invoice_pos_date_time",
                 "invoice_no_date_time", "invoice_queued_next_attempt_at"} <= indexes
@@ -179,8 +179,15 @@ def _everything(db: peewee.SqliteDatabase) -> dict[str, object]:
 def test_a_version_3_database_migrates_to_4_and_reads_back_identically(tmp_path: Path):
     path = tmp_path / "rims.sqlite3"
     texts = _version_3_with_invoices(path, 400)
-    db = connect(path)
+    # Read as the product reads it now: on a copy given only v5's new columns and tables
+    # (which the current readers name), not v4's repacking.
+    copy = tmp_path / "copy" / "rims.sqlite3"
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    db = connect(copy)
     with db.connection_context():
+        with db.atomic():
+            database.MIGRATIONS[4](db)
         before = _everything(db)
     db.close()
     assert before["summary"][0]["synced"] > 0 and before["summary"][0]["held"] > 0
@@ -188,7 +195,7 @@ def test_a_version_3_database_migrates_to_4_and_reads_back_identically(tmp_path:
 
     db = open_database(path)
     with db.connection_context():
-        assert database.current_version(db) == 4
+        assert database.current_version(db) == database.SCHEMA_VERSION
         assert _everything(db) == before
         counted = dict(db.execute_sql("SELECT state, COUNT(*) FROM invoice GROUP BY state"))
         assert repo.summary(db).counts == {"sending": 0, **counted}  # synced: all less the rest
@@ -272,3 +279,115 @@ def test_received_json_packs_and_unpacks_exactly(text: str):
         assert packed == text
     with pytest.raises(ValueError, match="unknown format"):
         received.unpack(b"\x7f" + b"abc")
+
+
+# ------------------------------------------------------------------------------ v4 -> v5
+
+def _version_4_with_invoices(path: Path, count: int) -> None:
+    """A schema v4 file as the v4 code wrote it (KPRA invoices in every state)."""
+    _version_3_with_invoices(path, count)
+    db = connect(path)
+    with db.connection_context(), db.atomic():
+        database.MIGRATIONS[3](db)
+        db.execute_sql("INSERT INTO schema_version (version, applied_at) VALUES (4, ?)",
+                       (time.time(),))
+    db.close()
+
+
+def _columns(db: peewee.SqliteDatabase, table: str) -> dict[str, tuple]:
+    return {row[1]: row for row in db.execute_sql(f"PRAGMA table_info({table})")}
+
+
+def test_a_version_4_database_migrates_to_5_after_a_backup_and_kpra_rows_stay_as_they_were(
+        tmp_path: Path):
+    path = tmp_path / "rims.sqlite3"
+    _version_4_with_invoices(path, 120)
+    db = connect(path)
+    with db.connection_context():
+        rows_before = db.execute_sql("SELECT * FROM invoice ORDER BY id").fetchall()
+        attempts_before = db.execute_sql("SELECT * FROM attempt ORDER BY id").fetchall()
+    db.close()
+
+    db = open_database(path)
+    with db.connection_context():
+        assert database.current_version(db) == database.SCHEMA_VERSION == 5
+        columns = _columns(db, "invoice")
+        assert columns["kind"][2:5] == ("TEXT", 1, "'invoice'")  # type, NOT NULL, default
+        assert columns["detail"][2:4] == ("BLOB", 0)
+        assert columns["upstream_ref"][2:4] == ("TEXT", 0)
+        assert columns["receipt_url"][2:4] == ("TEXT", 0)
+        rows = db.execute_sql("SELECT * FROM invoice ORDER BY id").fetchall()
+        assert [row[:len(rows_before[0])] for row in rows] == rows_before  # nothing rewritten
+        assert {row[len(rows_before[0]):] for row in rows} == {("invoice", None, None, None)}
+        assert db.execute_sql("SELECT * FROM attempt ORDER BY id").fetchall() == attempts_before
+        assert set(_columns(db, "dependency")) == {"invoice_id", "needs_id"}
+        assert set(_columns(db, "item")) == {"id", "pos_id", "code", "name", "outbox_id",
+                                             "stock_qty"}
+        ((dependency_sql,),) = db.execute_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'dependency'").fetchall()
+        assert "WITHOUT ROWID" in dependency_sql and "ON DELETE CASCADE" in dependency_sql
+        indexes = {name for (name,) in db.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"dependency_needs_id", "item_pos_name"} <= indexes
+        record = repo.get_invoice(db, "POS-1", "T1-00001")
+        assert (record.kind, record.detail, record.upstream_ref, record.receipt_url, record.refs
+                ) == ("invoice", None, None, None, {})
+        # The forwarder's claim is still driven by the small queued index; the dependency check
+        # is a probe of the dependency table's primary key, not a sort or a scan.
+        plan = " ".join(str(row) for row in db.execute_sql(
+            "EXPLAIN QUERY PLAN SELECT i.id FROM invoice i LEFT JOIN pos p "
+            "ON p.pos_id = i.pos_id WHERE i.state = 'queued' AND i.next_attempt_at <= ? "
+            f"AND p.held_reason IS NULL AND {repo.READY} "
+            "ORDER BY i.next_attempt_at, i.id LIMIT 8", (2e9,)))
+        assert "invoice_queued_next_attempt_at" in plan and "TEMP B-TREE" not in plan, plan
+        assert "SCAN d" not in plan and "SCAN dependency" not in plan, plan
+        queued = db.execute_sql("SELECT COUNT(*) FROM invoice i LEFT JOIN pos p "
+                                "ON p.pos_id = i.pos_id WHERE state = 'queued' "
+                                "AND p.held_reason IS NULL").fetchone()[0]
+        assert queued and len(repo.claim_due(db, 2e9, 1000)) == queued
+        assert db.execute_sql("PRAGMA foreign_key_check").fetchall() == []
+        assert db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+    [taken] = backups.list_backups(tmp_path / "backups", "before-v5")
+    old = connect(taken.path)
+    with old.connection_context():  # the backup is the v4 file, as it was
+        assert old.execute_sql("SELECT MAX(version) FROM schema_version").fetchone()[0] == 4
+        assert "kind" not in _columns(old, "invoice")
+    old.close()
+
+
+def test_the_v5_step_run_again_changes_nothing(tmp_path: Path):
+    path = tmp_path / "rims.sqlite3"
+    _version_4_with_invoices(path, 30)
+    open_database(path).close()
+    db = connect(path)
+    with db.connection_context():
+        schema = db.execute_sql("SELECT * FROM sqlite_master ORDER BY name").fetchall()
+        rows = db.execute_sql("SELECT * FROM invoice ORDER BY id").fetchall()
+        with db.atomic():
+            database.MIGRATIONS[4](db)
+        assert db.execute_sql("SELECT * FROM sqlite_master ORDER BY name").fetchall() == schema
+        assert db.execute_sql("SELECT * FROM invoice ORDER BY id").fetchall() == rows
+    db.close()
+
+
+def test_reports_sum_money_of_sales_and_credit_notes_only(tmp_path: Path):
+    db = open_database(tmp_path / "rims.sqlite3")
+    with db.connection_context(), db.atomic():
+        for number, kind, amount in (("1", "invoice", "100"), ("cn:1", "credit_note", "-40"),
+                                     ("item:X", "item", "0"), ("stock:G", "stock", "0"),
+                                     ("item:Y", "item", "7")):
+            db.execute_sql(
+                "INSERT INTO invoice (pos_id, invoice_no, ntn, amount, tax_rate, tax_amount, "
+                "total_amount, date_time, payment_mode, received_json, warnings_json, "
+                "content_hash, state, received_at, updated_at, attempts, next_attempt_at, "
+                "ambiguous, kind) VALUES ('P', ?, 'N', ?, '0', '0', ?, "
+                "'2026-11-21 10:00:00', 1, '{}', '[]', ?, 'queued', 0, 0, 0, 0, 0, ?)",
+                (number, amount, amount, number.encode(), kind))
+        everything = InvoiceFilter()
+        assert reports.totals(db, everything) == reports.Totals(2, Decimal(60), Decimal(0),
+                                                                Decimal(60))
+        assert reports.per_period(db, everything, "day")["2026-11-21"].count == 2
+        assert [row.totals.total for row in reports.sales(db, everything, "day")] == [60]
+        assert repo.summary(db).counts["queued"] == 5  # counts: every row
+    db.close()
