@@ -25,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rims-utility {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    def upstream_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--upstream", choices=settings.UPSTREAMS, default=None,
+                       help="the tax authority: kpra (Pakistan, the default), kra-agent or "
+                            "protax (Kenya eTIMS); kept in the settings by the setup wizard")
+
     def data_dir_flag(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", type=Path, default=None,
                        help="where the database, settings and logs live "
@@ -35,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir_flag(tray)
     tray.add_argument("--port", type=int, default=None, help="port to listen on (default 3000)")
     tray.add_argument("--practice", action="store_true", default=None,
-                      help="send to a built-in KPRA sandbox instead of KPRA (nothing is filed)")
+                      help="send to a built-in sandbox of the authority instead of the real one "
+                           "(nothing is filed)")
+    upstream_flag(tray)
 
     serve = commands.add_parser("serve", help="run the service without a window (headless)")
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
@@ -48,16 +55,34 @@ def build_parser() -> argparse.ArgumentParser:
                        help="LAN mode: another name the tills use for this computer (its IP "
                             "addresses and host name are always accepted); repeatable")
     data_dir_flag(serve)
+    upstream_flag(serve)
     serve.add_argument("--upstream-url", default=None,
-                       help=f"KPRA endpoint (default {settings.KPRA_LIVE_URL})")
+                       help=f"KPRA endpoint (default {settings.KPRA_LIVE_URL}), or the Kenya "
+                            f"API base (ProTax: {settings.PROTAX_LIVE_URL}; KRA Agent: the "
+                            "address its provider gave, ending /kra-agent/api/v1)")
     serve.add_argument("--upstream-ca", type=Path, default=None,
                        help="extra CA certificate (PEM) to trust for the upstream, e.g. a sandbox's")
     serve.add_argument("--practice", action="store_true", default=None,
-                       help="send to a built-in KPRA sandbox instead of KPRA (nothing is filed)")
+                       help="send to a built-in sandbox of the authority instead of the real "
+                            "one (nothing is filed)")
 
-    setup = commands.add_parser("setup", help="configure a POS: NTN, POS ID and key (keyring)")
-    setup.add_argument("--ntn", required=True, help="the restaurant's NTN, as issued by KPRA")
-    setup.add_argument("--pos-id", required=True, help="the POS ID issued by KPRA")
+    setup = commands.add_parser(
+        "setup", help="configure a POS: NTN, POS ID and key (keyring); with --upstream "
+        "kra-agent or protax, a Kenya eTIMS POS (the secret is read from standard input or "
+        "asked for: the KRA Agent account's password, or the ProTax API key)")
+    setup.add_argument("--ntn", "--pin", dest="ntn", required=True,
+                       help="the restaurant's NTN as issued by KPRA, or in Kenya the KRA PIN")
+    setup.add_argument("--pos-id", required=True, help="the POS ID (KPRA's; in Kenya, the one "
+                       "the till will send)")
+    upstream_flag(setup)
+    setup.add_argument("--url", default=None, help="Kenya: the API base (ProTax default "
+                       f"{settings.PROTAX_LIVE_URL}; the KRA Agent's from its provider)")
+    setup.add_argument("--email", default=None, help="KRA Agent: the account's email")
+    setup.add_argument("--company-name", default=None, help="KRA Agent: the shop's name")
+    setup.add_argument("--branch-id", default="00", help="KRA Agent: branch id (default 00)")
+    setup.add_argument("--device-serial", default=None, help="KRA Agent: the device serial no.")
+    setup.add_argument("--integration-token", default=None,
+                       help="KRA Agent: the POS's integration token (the till sends it as its key)")
     data_dir_flag(setup)
 
     status = commands.add_parser("status", help="show how many invoices are in each state")
@@ -69,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir_flag(forget)
 
     sandbox = commands.add_parser("sandbox", help="run a local stand-in for an upstream API")
-    sandbox.add_argument("upstream", choices=["kpra"], help="which API to imitate")
+    sandbox.add_argument("upstream", choices=settings.UPSTREAMS, help="which API to imitate")
     sandbox.add_argument("--port", type=int, required=True, help="HTTPS port")
     sandbox.add_argument("--http-port", type=int, default=None,
                          help="plain-HTTP port (answers 403; carries the /_sandbox controls)")
@@ -116,9 +141,11 @@ def _tray(args: argparse.Namespace) -> int:
               "`rims-utility serve`. The dashboard is at /login.html.", file=sys.stderr)
         serve = ["serve"] + (["--data-dir", str(args.data_dir)] if args.data_dir else []) \
             + (["--port", str(args.port)] if args.port is not None else []) \
-            + (["--practice"] if args.practice else [])
+            + (["--practice"] if args.practice else []) \
+            + (["--upstream", args.upstream] if args.upstream else [])
         return _serve(build_parser().parse_args(serve))
-    config = settings.load(args.data_dir, port=args.port, practice=args.practice)
+    config = settings.load(args.data_dir, port=args.port, practice=args.practice,
+                           upstream=args.upstream)
     try:
         from app.gui.app import run
     except ImportError as why:  # PySide6 missing (a headless install)
@@ -134,9 +161,9 @@ def _serve(args: argparse.Namespace) -> int:
     from app.service.core import Core, StartupError, run_until_stopped
 
     config = settings.load(args.data_dir, host=args.host, port=args.port,
-                           upstream_url=args.upstream_url, upstream_ca=args.upstream_ca,
-                           practice=args.practice, allowed_clients=args.allow_client,
-                           allowed_hosts=args.allow_host)
+                           upstream=args.upstream, upstream_url=args.upstream_url,
+                           upstream_ca=args.upstream_ca, practice=args.practice,
+                           allowed_clients=args.allow_client, allowed_hosts=args.allow_host)
     # The port, then the data folder: if either is taken, say so and touch nothing (not even
     # the running instance's log file).
     try:
@@ -182,10 +209,10 @@ def _setup(args: argparse.Namespace) -> int:
     if not ntn or not pos_id:
         print("rims-utility setup: --ntn and --pos-id must not be blank", file=sys.stderr)
         return 2
-    if sys.stdin is not None and not sys.stdin.isatty():
-        key = sys.stdin.readline().rstrip("\r\n")
-    else:
-        key = getpass.getpass(f"Key for POS {pos_id} (not shown): ")
+    if args.upstream in settings.KENYA_UPSTREAMS:
+        from app.cli_kenya import setup_kenya
+        return setup_kenya(args, config, ntn, pos_id, _secret_input)
+    key = _secret_input(f"Key for POS {pos_id} (not shown): ")
     if not key.strip():
         print("rims-utility setup: the key is empty; nothing was changed", file=sys.stderr)
         return 2
@@ -209,6 +236,13 @@ def _setup(args: argparse.Namespace) -> int:
     if warning:
         print(f"WARNING: {warning}", file=sys.stderr)
     return 0
+
+
+def _secret_input(prompt: str) -> str:
+    """A secret from standard input when it is not a terminal (scripts), else asked for."""
+    if sys.stdin is not None and not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    return getpass.getpass(prompt)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -274,12 +308,17 @@ def _forget_keys(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from app.sandbox.cli import run_kpra_sandbox
+    if args.upstream == "kra-agent":
+        from app.sandbox.cli import run_kra_agent_sandbox as run
+    elif args.upstream == "protax":
+        from app.sandbox.protax import run_protax_sandbox as run
+    else:
+        from app.sandbox.cli import run_kpra_sandbox as run
 
-    data_dir = args.data_dir or settings.default_data_dir() / "sandbox-kpra"
+    data_dir = args.data_dir or settings.default_data_dir() / f"sandbox-{args.upstream}"
     logs.setup(None)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_kpra_sandbox(args.port, args.http_port, data_dir))
+        asyncio.run(run(args.port, args.http_port, data_dir))
     return 0
 
 

@@ -9,6 +9,13 @@ from pathlib import Path
 import platformdirs
 
 KPRA_LIVE_URL = "https://kpra.gov.pk/api/rims-integration"
+PROTAX_LIVE_URL = "https://api.protax.co.ke/api/v2"
+# Which authority this installation reports to (docs/KENYA.md). KPRA's upstream_url is the
+# invoice endpoint; the Kenya ones are API bases (…/kra-agent/api/v1, …/api/v2).
+UPSTREAMS = ("kpra", "kra-agent", "protax")
+UPSTREAM_NAMES = {"kpra": "KPRA", "kra-agent": "KRA eTIMS (KRA Agent)", "protax": "KRA eTIMS (ProTax)"}
+KENYA_UPSTREAMS = ("kra-agent", "protax")
+TAX_BANDS = ("A", "B", "C", "D", "E")
 FIELD_STYLES = ("live", "utility", "both")
 CONFIG_NAME = "config.toml"
 
@@ -28,7 +35,8 @@ class Settings:
     data_dir: Path
     host: str = "127.0.0.1"
     port: int = 3000
-    upstream_url: str = KPRA_LIVE_URL
+    upstream: str = "kpra"  # kpra | kra-agent | protax
+    upstream_url: str = KPRA_LIVE_URL  # for Kenya: the API base (see upstream_base())
     upstream_ca: Path | None = None  # extra CA file (the practice sandbox's); verification stays on
     field_style: str = "live"  # which field names KPRA gets: live (date, sales_tax), utility, both
     practice: bool = False
@@ -36,6 +44,15 @@ class Settings:
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     sending_paused: bool = False
+    # Kenya (docs/KENYA.md, "Tax bands"): None = the upstream's default.
+    tax_bands: dict[str, object] | None = None  # band letter -> percent, or "exempt"
+    prices_include_tax: bool | None = None
+    tax_rounding: str | None = None  # "0.01" (cents) or "1" (whole shillings)
+    band_tax: str | None = None  # "band" (once per band, the default) or "lines" (Σ lines)
+    kra_agent_email: str = ""
+    # Kenya: how soon to ask again about a document the authority holds but has not signed yet
+    # (ProTax QUEUED/PROCESSING, KRA Agent not_completed); a desktop cannot receive webhooks.
+    poll_interval: float = 30.0  # the KRA Agent account (its password/tokens: the OS keyring)
     retry: RetrySettings = field(default_factory=RetrySettings)
     # Automatic database backups into <data_dir>/backups (store/backups.py); small only in tests.
     backup_interval: float = 86400.0  # seconds between daily backups (one at start if due)
@@ -60,6 +77,24 @@ class Settings:
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def kenya(self) -> bool:
+        return self.upstream in KENYA_UPSTREAMS
+
+    @property
+    def upstream_base(self) -> str:
+        """Where this installation's upstream is: KPRA's endpoint, or a Kenya API base (the KPRA
+        default address is not one: ProTax's live base then, and for the KRA Agent, whose
+        address each agent provider gives, nothing until setup sets it)."""
+        if self.upstream == "kpra" or self.upstream_url != KPRA_LIVE_URL:
+            return self.upstream_url.rstrip("/") if self.kenya else self.upstream_url
+        return PROTAX_LIVE_URL if self.upstream == "protax" else ""
+
+    def tax_settings(self) -> dict[str, object]:
+        """What app.domain.kenya_tax.tax_config takes besides the upstream."""
+        return {"rates": self.tax_bands, "prices_include_tax": self.prices_include_tax,
+                "rounding": self.tax_rounding, "band_tax": self.band_tax}
 
 
 class SettingsError(ValueError):
@@ -138,12 +173,26 @@ def save(data_dir: Path, **values: object) -> Settings:
 
 
 def _check(settings: Settings) -> None:
+    if settings.upstream not in UPSTREAMS:
+        raise SettingsError(f"upstream must be one of {', '.join(UPSTREAMS)}")
+    if settings.tax_bands is not None and not isinstance(settings.tax_bands, dict):
+        raise SettingsError("tax_bands must be a table of bands A–E, e.g. "
+                            "tax_bands = { B = 16, E = 8, A = \"exempt\" }")
+    if settings.kenya:
+        from app.domain.kenya_tax import tax_config
+
+        try:
+            tax_config(settings.upstream, **settings.tax_settings())  # type: ignore[arg-type]
+        except ValueError as why:
+            raise SettingsError(str(why)) from None
     if settings.field_style not in FIELD_STYLES:
         raise SettingsError(f"field_style must be one of {', '.join(FIELD_STYLES)}")
     if not settings.upstream_url.startswith("https://"):
         raise SettingsError("upstream_url must be an https:// address (KPRA requires HTTPS)")
     if not (0 <= settings.port <= 65535):
         raise SettingsError("port must be between 0 and 65535")
+    if settings.poll_interval <= 0:
+        raise SettingsError("poll_interval must be more than 0 seconds")
     if settings.send_concurrency < 1:
         raise SettingsError("send_concurrency must be at least 1")
     if settings.backup_interval <= 0 or settings.backup_keep < 1:

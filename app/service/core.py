@@ -14,17 +14,17 @@ from pathlib import Path
 from aiohttp import web
 
 from app import __version__, relaunch
-from app.connectors.kpra import KpraConnector
-from app.connectors.outcomes import Credentials
+from app.connectors.outcomes import Connector, Credentials
 from app.server.app import make_app
 from app.server.deps import ServerDeps
 from app.server.security import SecurityPolicy, handler_args
 from app.server.session_api import TICKET_PATH
 from app.server.sessions import SessionStore
-from app.service import instance
+from app.service import instance, upstreams
 from app.service.backup_schedule import keep_daily_backups
 from app.service.facade import Facade
 from app.service.registry import PosRegistry
+from app.service.upstreams import PRACTICE_POS
 from app.settings import Settings
 from app.store.database import StoreError
 from app.store.gateway import Store
@@ -35,9 +35,7 @@ from app.sync.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-# The seed's published test user ("API Test User Credentials"): public, not a secret.
-PRACTICE_POS = Credentials(ntn="K123456", pos_id="K123456", key="KPRA@123a")
-
+__all__ = ["PRACTICE_POS", "Core", "StartupError"]
 
 FORWARDER_RESTART_DELAY = 5.0
 GC_FREEZE_AFTER = 2.0  # seconds after start-up (freeze_startup_objects)
@@ -57,7 +55,7 @@ class Core:
         self.store: Store | None = None
         self.registry: PosRegistry | None = None
         self.forwarder: Forwarder | None = None
-        self._connector: KpraConnector | None = None
+        self._connector: Connector | None = None
         self._runner: web.AppRunner | None = None
         self._security: SecurityPolicy | None = None
         self._forwarder_task: asyncio.Task | None = None
@@ -69,7 +67,7 @@ class Core:
 
     @property
     def upstream_name(self) -> str:
-        return self._connector.display_name if self._connector is not None else "KPRA"
+        return upstreams.display_name(self.settings.upstream)
 
     def upstream_ssl(self) -> ssl.SSLContext | bool:
         """TLS verification for a direct check of the upstream (Test connection): on, with the
@@ -91,7 +89,7 @@ class Core:
         sandbox accepts it too), and look at the queue again (held invoices were released)."""
         assert self.registry is not None and self.forwarder is not None
         await self.registry.refresh(force=True)  # (reload() is rate-limited: not after a save)
-        if self.sandbox is not None:
+        if self.sandbox is not None and self.settings.upstream == "kpra":
             self.sandbox.add_credentials(ntn, pos_id, key)
         self.forwarder.wake()
 
@@ -116,12 +114,10 @@ class Core:
             except instance.PortInUse as why:
                 raise StartupError(str(why)) from None
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        upstream_url, upstream_ca = s.upstream_url, s.upstream_ca
+        upstream_url, upstream_ca = s.upstream_base, s.upstream_ca
         certificates = None
         if s.practice:
-            from app.sandbox.kpra import KpraSandbox  # only practice mode needs it
-
-            self.sandbox = KpraSandbox(s.data_dir / "practice-sandbox")
+            self.sandbox = upstreams.make_sandbox(s)
             # made (the first time) while the store opens
             certificates = asyncio.ensure_future(
                 asyncio.to_thread(_make_sandbox_certificates, self.sandbox.tls_dir))
@@ -142,34 +138,47 @@ class Core:
             except BaseException:
                 await self._cleanup()
                 raise
-            upstream_url, upstream_ca = self.sandbox.endpoint_url, self.sandbox.ca_file
+            upstream_url = upstreams.sandbox_address(s, self.sandbox)
+            upstream_ca = self.sandbox.ca_file
         self.upstream_url, self.upstream_ca = upstream_url, upstream_ca
         fixed: dict[str, Credentials] = {}
+        account = None
         if s.practice:
-            fixed[PRACTICE_POS.pos_id] = PRACTICE_POS
-            if PRACTICE_POS.pos_id not in {p.pos_id for p in await self.store.list_pos()}:
-                await self.store.upsert_pos(PRACTICE_POS.ntn, PRACTICE_POS.pos_id)
-        self.registry = PosRegistry(self.store, fixed=fixed, check_keyring=not s.practice)
+            try:
+                practice, account = await upstreams.practice_pos(s, self.sandbox)
+            except Exception as why:
+                await self._cleanup()
+                raise StartupError(f"Practice mode could not set up its sample POS with the "
+                                   f"{self.upstream_name} sandbox: {why}") from None
+            fixed[practice.pos_id] = practice
+            if practice.pos_id not in {p.pos_id for p in await self.store.list_pos()}:
+                await self.store.upsert_pos(practice.ntn, practice.pos_id, s.upstream)
+        self.registry = PosRegistry(self.store, s.upstream, fixed=fixed,
+                                    check_keyring=not s.practice)
         await self.registry.refresh()
-        if self.sandbox is not None:
+        if self.sandbox is not None and s.upstream == "kpra":
             for pos_id in self.registry.pos_ids():
                 credentials = await self.registry.credentials(pos_id, 0)
                 if credentials:
                     self.sandbox.add_credentials(credentials.ntn, pos_id, credentials.key)
-        self._connector = KpraConnector(
-            upstream_url, ca_file=upstream_ca, field_style=s.field_style,
-            concurrency=s.send_concurrency, connect_timeout=s.connect_timeout,
-            read_timeout=s.read_timeout)
-        self.store.set_writer_context(upstream_name=self._connector.display_name)
+        if s.kenya and not upstream_url:
+            await self._cleanup()
+            raise StartupError("The KRA Agent's address is not set: run the setup wizard (or "
+                               "`rims-utility setup --upstream kra-agent --url …`).")
+        self._connector = upstreams.make_connector(s, upstream_url, upstream_ca, account)
+        self.store.set_writer_context(upstream_name=self.upstream_name, upstream=s.upstream,
+                                      tax=s.tax_settings())
         self.forwarder = Forwarder(
             self.store, self._connector, self.registry.credentials, RetryPolicy(s.retry),
             concurrency=s.send_concurrency, paused=s.sending_paused)
         deps = ServerDeps(
             store=self.store, auth=self.registry, forwarder_status=self.forwarder.status,
-            invoice_saved=self.forwarder.wake, upstream_name=self._connector.display_name,
+            invoice_saved=self.forwarder.wake, upstream_name=self.upstream_name,
             upstream_url=upstream_url, version=__version__, practice=s.practice,
             security=self._security, sessions=self.sessions,
-            set_sending_paused=self.set_sending_paused)
+            set_sending_paused=self.set_sending_paused, upstream=s.upstream,
+            key_mode=await self.facade.protax_key_mode() if s.upstream == "protax" else None,
+            lookup_customer=self.facade.lookup_customer if s.upstream == "protax" else None)
         self._runner = web.AppRunner(make_app(deps), access_log=None, handle_signals=False,
                                      shutdown_timeout=5.0, **handler_args(s.idle_timeout))
         await self._runner.setup()
@@ -248,10 +257,15 @@ class Core:
             log.info("allowed_clients has no effect: listening on %s accepts only this computer "
                      "(listen on a LAN address with --host to accept other computers)", s.host)
         assert self.registry is not None
-        if s.practice:
+        if s.practice and s.upstream == "kpra":
             log.info("PRACTICE MODE: nothing reaches KPRA. The seed's test user works: NTN %s, "
                      "POS ID %s, with the seed's published test key (see README)",
                      PRACTICE_POS.ntn, PRACTICE_POS.pos_id)
+        elif s.practice:
+            log.info("PRACTICE MODE: nothing reaches %s. The sample till: KRA PIN %s, POS ID %s, "
+                     "key %s (see README)", self.upstream_name, upstreams.KENYA_PRACTICE_PIN,
+                     upstreams.KENYA_PRACTICE_POS_ID, upstreams.KENYA_PRACTICE_TILL_KEY
+                     if s.upstream == "kra-agent" else "the sandbox's test API key")
         if not self.registry.pos_ids():
             log.warning("No POS is configured: run `rims-utility setup --ntn NTN --pos-id POS_ID`"
                         " (every invoice is refused with 401 until then)")

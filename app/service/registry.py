@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from app import keystore
 from app.connectors.outcomes import Credentials
 from app.domain.auth import CredentialTable
-from app.logs import redactor
+from app.service.upstreams import register_secrets, till_key
 from app.store.gateway import Store
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class PosRegistry:
         self._check_keyring = check_keyring
         self.backend_warning: str | None = None  # keystore.backend_warning(), once looked at
         for credentials in self._fixed.values():
-            redactor.register(credentials.key)
+            register_secrets(credentials.key)
 
     async def refresh(self, *, force: bool = True) -> bool:
         """Re-read the configuration; True if anything changed (and was handed to intake)."""
@@ -77,7 +77,9 @@ class PosRegistry:
         return await self.refresh(force=False)
 
     def table(self) -> CredentialTable:
-        return {pos_id: (e.ntn, e.key) for pos_id, e in self._entries.items()}
+        """What intake checks a till's post against: pos_id → (NTN or KRA PIN, the till's key)."""
+        return {pos_id: (e.ntn, till_key(self._upstream, e.key))
+                for pos_id, e in self._entries.items()}
 
     async def _load_keys(self, poses: list) -> list[str | None]:
         """The keys of ``poses`` (store PosRecords), all read at once (keystore.read_keys)."""
@@ -96,13 +98,14 @@ class PosRegistry:
                 log.warning("POS %s is configured but its key is not in the keyring; run setup "
                             "again", pos.pos_id)
             else:
-                redactor.register(key)
+                register_secrets(key)
             keys.append(key)
         return keys
 
     def ready_count(self) -> int:
         """How many POS IDs have their key at hand (a till's invoice from any other is refused)."""
-        return sum(1 for entry in self._entries.values() if entry.key)
+        return sum(1 for entry in self._entries.values()
+                   if till_key(self._upstream, entry.key))
 
     def pos_ids(self) -> list[str]:
         return sorted(self._entries)

@@ -22,6 +22,7 @@ from app.connectors.outcomes import (
     Outcome,
     Rejected,
     RetryLater,
+    Submitted,
 )
 from app.domain.invoice import WIRE_DATETIME
 from app.store.gateway import Store
@@ -36,6 +37,8 @@ CredentialsLookup = Callable[[str, int], Awaitable[Credentials | None]]
 IDLE_PROBE_EVERY = 300.0
 # `rims-utility setup` in another process can release a held POS; look again this often.
 IDLE_RECHECK = 2.0
+# How soon to ask again about a document the authority holds but has not signed (Submitted).
+SUBMITTED_POLL_EVERY = 30.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Forwarder:
                  policy: RetryPolicy, *, concurrency: int = 8, paused: bool = False):
         self._store = store
         self._connector = connector
+        self._name = getattr(connector, "display_name", "the authority")
         self._credentials = credentials
         self._policy = policy
         self._concurrency = concurrency
@@ -242,28 +246,38 @@ class Forwarder:
         match outcome:
             case Accepted(transaction_id=transaction_id):
                 self.gate.success()
-                await self._record(self._store.mark_synced, invoice.id, transaction_id, attempt)
+                extra = ((outcome.upstream_ref, outcome.receipt_url)
+                         if outcome.upstream_ref or outcome.receipt_url else ())
+                await self._record(self._store.mark_synced, invoice.id, transaction_id, attempt,
+                                   *extra)
+            case Submitted(upstream_ref=upstream_ref, after=after):
+                # The authority holds it but has not finished: ask about it later (polling).
+                self.gate.success()
+                wait = after if after is not None else SUBMITTED_POLL_EVERY
+                await self._record(self._store.mark_submitted, invoice.id, upstream_ref,
+                                   now + wait, attempt)
             case AlreadyRecorded(transaction_id=transaction_id):
                 self.gate.success()
                 if invoice.ambiguous:  # our own earlier send got there; its answer was lost
                     note = AttemptRecord(attempt.started_at, attempt.duration_ms,
                                          attempt.http_status, "already_recorded",
-                                         "KPRA already has this invoice from an earlier send "
-                                         "whose answer was lost: it is synced.")
+                                         f"{self._name} already has this invoice from an "
+                                         "earlier send whose answer was lost: it is synced.")
                     await self._record(self._store.mark_synced, invoice.id, transaction_id, note)
                 elif await self._resent_after_restore(invoice):
                     note = AttemptRecord(attempt.started_at, attempt.duration_ms,
                                          attempt.http_status, "already_recorded",
-                                         "KPRA already has this invoice: it was sent before the "
-                                         "database was restored from a backup, and the till "
+                                         f"{self._name} already has this invoice: it was "
+                                         "sent before the database was restored from a backup, and the till "
                                          "sent it again. It is synced.")
                     await self._record(self._store.mark_synced, invoice.id, transaction_id, note)
                 else:
                     note = AttemptRecord(
                         attempt.started_at, attempt.duration_ms, attempt.http_status, "rejected",
-                        f"KPRA already has invoice {invoice.invoice_no} for POS {invoice.pos_id}, "
-                        "but this utility never sent it before: another program may have sent "
-                        "the same invoice number. Check with KPRA. (" + outcome.message + ")")
+                        f"{self._name} already has invoice {invoice.invoice_no} for POS "
+                        f"{invoice.pos_id}, but this utility never sent it before: another "
+                        "program may have sent the same invoice number. Check with "
+                        f"{self._name}. ({outcome.message})")
                     await self._record(self._store.mark_rejected, invoice.id, note)
             case Rejected():
                 self.gate.success()
@@ -319,6 +333,7 @@ class Forwarder:
 _KINDS = {
     Accepted: "accepted", AlreadyRecorded: "already_recorded", Rejected: "rejected",
     AuthFailed: "auth_failed", RetryLater: "retry_later", Ambiguous: "ambiguous",
+    Submitted: "submitted",
 }
 
 
