@@ -67,6 +67,16 @@ def money_text(text: object) -> str:
     return sign + ",".join([whole, *groups]) + "." + frac
 
 
+def document_title(row: Row) -> str:
+    """A row's number as the shop knows it; a Kenya row that is not a sale says what it is
+    ("CN-1 (credit note)", "KE1NTXU0000013 (item registration)")."""
+    kind = str(row.get("kind") or "invoice")
+    if kind == "invoice":
+        return str(row.get("invoice_no", ""))
+    name = str(row.get("kind_name") or kind.replace("_", " ")).lower()
+    return f"{row.get('number') or row.get('invoice_no', '')} ({name})"
+
+
 def state_word(state: object) -> str:
     return STATE_WORDS.get(str(state), str(state).capitalize())
 
@@ -188,13 +198,13 @@ class InvoiceModel(QAbstractTableModel):
     @staticmethod
     def _text(row: Row, column: int) -> str:
         if column == COL_INVOICE:
-            return str(row.get("invoice_no", ""))
+            return document_title(row)
         if column == COL_POS:
             return str(row.get("pos_id", ""))
         if column == COL_DATE:
             return str(row.get("date_time") or "")
         if column == COL_TOTAL:
-            return money_text(row.get("total_amount"))
+            return money_text(row.get("total_amount")) if row.get("has_money", True) else "—"
         if column == COL_STATE:
             return state_word(row.get("state"))
         if column == COL_ATTEMPTS:

@@ -33,6 +33,11 @@ def _when(timestamp: float | None, now: float) -> str:
     return f"{age_text(now - timestamp)} ago ({local})"
 
 
+def _authority(snapshot: Snapshot) -> str:
+    """Who practice mode keeps invoices from: KPRA, or KRA (whichever way Kenya files)."""
+    return "KPRA" if snapshot.upstream_name == "KPRA" else "KRA"
+
+
 class MainWindow(QMainWindow):
     def __init__(self, shell: "Shell") -> None:  # noqa: F821 (gui/app.py)
         super().__init__()
@@ -131,7 +136,8 @@ class MainWindow(QMainWindow):
         self.state_label.setText(_LIGHT_WORDS[v.light])
         headline = v.headline.removeprefix("Needs attention: ")
         self.headline_label.setText(headline[:1].upper() + headline[1:] + (
-            "  (practice mode: nothing is sent to KPRA)" if snapshot.practice else ""))
+            f"  (practice mode: nothing is sent to {_authority(snapshot)})" if snapshot.practice
+            else ""))
         self.advice_label.setText("\n".join(v.advice))
         self.advice_label.setVisible(bool(v.advice))
         now = snapshot.at

@@ -98,18 +98,49 @@ def summary(detail: dict[str, Any]) -> list[tuple[str, str]]:
     rate = detail.get("tax_rate")
     if rate not in (None, ""):
         tax += f" ({rate} %)"
+    total = money_text(detail.get("total_amount"))
+    if detail.get("currency"):
+        total = f"{detail['currency']} {total}"
     return [
-        ("Invoice no", str(detail.get("invoice_no", ""))),
+        ("Invoice no" if str(detail.get("kind") or "invoice") == "invoice" else "Number",
+         str(detail.get("number") or detail.get("invoice_no", ""))),
         ("POS", str(detail.get("pos_id", ""))),
         ("Date and time", str(detail.get("date_time") or "—")),
-        ("Total", money_text(detail.get("total_amount"))),
+        ("Total", total),
         ("Tax", tax),
         ("State", state_word(detail.get("state"))),
         ("Transaction id", str(detail.get("transaction_id") or "None yet")),
     ]
 
 
-def not_sent_note(detail: dict[str, Any]) -> str | None:
+WAITING_FOR_KRA = "The receipt QR appears once KRA eTIMS has signed the invoice."
+
+
+def is_kenya(detail: dict[str, Any]) -> bool:
+    """A Kenya row (the dashboard's dict gives Kenya rows a currency, KPRA rows none)."""
+    return detail.get("currency") is not None or str(detail.get("kind") or "invoice") != "invoice"
+
+
+def receipt_address(detail: dict[str, Any], kenya: bool) -> str:
+    """What the code opens: KPRA's QR URL (built here, known at once); in Kenya the upstream's
+    own receipt link (KRA's invoice checker, ProTax's QR page), known only once it signed."""
+    if kenya:
+        return str(detail.get("receipt_url") or "")
+    return str(detail.get("qr_url") or "")
+
+
+def title_of(detail: dict[str, Any]) -> str:
+    kind = str(detail.get("kind") or "invoice")
+    if kind == "invoice":
+        return f"Invoice {detail.get('invoice_no', '')}"
+    name = str(detail.get("kind_name") or kind.replace("_", " ")).capitalize()
+    return f"{name} {detail.get('number') or detail.get('invoice_no', '')}"
+
+
+def not_sent_note(detail: dict[str, Any], kenya: bool = False) -> str | None:
+    if kenya and not detail.get("receipt_url"):
+        return ("Nothing to print yet: KRA eTIMS gives the receipt's code when it signs the "
+                "invoice. It is sent on its own; open this window again once it says Sent.")
     if detail.get("state") == "synced":
         return None
     return ("The tax authority has not recorded this invoice yet: a customer who scans the code "
@@ -142,10 +173,10 @@ def print_qr(printer: QPrinter, matrix: Matrix, detail: dict[str, Any]) -> bool:
         line = painter.fontMetrics().lineSpacing()
         painter.drawText(QRect(0, y, page.width(), line * 2),
                          int(Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap),
-                         f"Invoice {detail.get('invoice_no', '')}")
+                         title_of(detail))
         y += painter.fontMetrics().boundingRect(
             QRect(0, 0, page.width(), line * 2), int(Qt.TextFlag.TextWordWrap),
-            f"Invoice {detail.get('invoice_no', '')}").height() + pad
+            title_of(detail)).height() + pad
 
         n = max(1, len(matrix))
         side = min(PRINT_SIDE_MM * dots_per_mm, page.width(), page.height() * 0.6)
@@ -181,7 +212,7 @@ def print_qr(printer: QPrinter, matrix: Matrix, detail: dict[str, Any]) -> bool:
         small = QFont()
         small.setPointSizeF(7)
         painter.setFont(small)
-        url = str(detail.get("qr_url") or "")
+        url = receipt_address(detail, is_kenya(detail))
         painter.drawText(QRect(0, y + pad, page.width(), page.height() - y - pad),
                          int(Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWrapAnywhere), url)
     finally:
@@ -196,13 +227,16 @@ class QrPreview(QDialog):
         super().__init__(parent)
         self.runtime = runtime
         self.detail = dict(detail)
-        self.url = str(detail.get("qr_url") or "")
+        settings = runtime.facade.settings()
+        self.kenya = bool(getattr(settings, "kenya", False)) or is_kenya(self.detail)
+        self.url = receipt_address(self.detail, self.kenya)
         self.png: bytes | None = None
         self.matrix: Matrix | None = None
         self.pixmap: QPixmap | None = None
         self.saved_to: Path | None = None
         invoice_no = str(detail.get("invoice_no", ""))
-        self.setWindowTitle(f"QR code of invoice {invoice_no} — RIMS Utility")
+        self.setWindowTitle(f"QR code of {title_of(self.detail)[:1].lower()}"
+                            f"{title_of(self.detail)[1:]} — RIMS Utility")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
         self.code = QLabel("Making the QR code…")
@@ -212,7 +246,7 @@ class QrPreview(QDialog):
         self.code.setAccessibleName(f"QR code of invoice {invoice_no}")
         self.code.setAccessibleDescription(f"Opens {self.url}")
 
-        heading = QLabel(f"Invoice {invoice_no}")
+        heading = QLabel(title_of(self.detail))
         font = heading.font()
         font.setPointSizeF(font.pointSizeF() * 1.35)
         font.setBold(True)
@@ -244,6 +278,8 @@ class QrPreview(QDialog):
         self.url_text = QTextEdit()
         self.url_text.setReadOnly(True)
         self.url_text.setPlainText(self.url)
+        if not self.url and self.kenya:
+            self.url_text.setPlaceholderText("Not yet: KRA eTIMS gives it when it signs")
         self.url_text.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.url_text.setFrameShape(QFrame.Shape.NoFrame)
         self.url_text.viewport().setAutoFillBackground(False)
@@ -264,7 +300,7 @@ class QrPreview(QDialog):
         side.addWidget(heading)
         side.addSpacing(6)
         side.addLayout(form)
-        note = not_sent_note(self.detail)
+        note = not_sent_note(self.detail, self.kenya)
         if note:
             self.note = QLabel(note)
             self.note.setWordWrap(True)
@@ -272,8 +308,11 @@ class QrPreview(QDialog):
                                     "border-radius: 4px; padding: 6px; color: #5c4000; }")
             side.addSpacing(8)
             side.addWidget(self.note)
-        hint = QLabel("A customer scans this code with a phone camera to check the invoice "
-                      "on the KPRA website.")
+        where = ("on the KPRA website" if not self.kenya else
+                 "on ProTax's receipt page" if "protax" in self.url else
+                 "on KRA's invoice checker")
+        hint = QLabel(f"A customer scans this code with a phone camera to check the invoice "
+                      f"{where}.")
         hint.setWordWrap(True)
         hint.setStyleSheet("color: palette(placeholder-text);")
         side.addSpacing(8)
@@ -329,7 +368,9 @@ class QrPreview(QDialog):
 
     def _load(self) -> None:
         if not self.url:
-            self.code.setText("This invoice has no QR address.")
+            self.code.setText(WAITING_FOR_KRA if self.kenya else
+                              "This invoice has no QR address.")
+            self.code.setWordWrap(True)
             return
         url = self.url
         self.runtime.call(lambda facade: facade.qr_png(url), guarded(self, self._arrived),

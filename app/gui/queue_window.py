@@ -171,8 +171,9 @@ class DetailPane(QWidget):
     )
     PER_LINE = 3
 
-    def __init__(self) -> None:
+    def __init__(self, signer: str = "KPRA") -> None:
         super().__init__()
+        self.signer = signer  # who records invoices: KPRA, or KRA eTIMS in Kenya
         self.title = QLabel("")
         big = QFont(self.font())
         big.setPointSizeF(big.pointSizeF() * 1.3)
@@ -255,10 +256,11 @@ class DetailPane(QWidget):
         self.attempts.setAccessibleName("Sending attempts")
         header = self.attempts.horizontalHeader()
         metrics = self.fontMetrics()
-        for column, sample in ((0, "2026-11-21 10:00:00"), (1, "HTTP"), (2, "Answer lost; checking"),
-                               (4, "1,234 ms")):
+        for column, samples in ((0, ("2026-11-21 10:00:00",)), (1, ("HTTP",)),
+                                (2, ("Answer lost; checking", "Recorded by KRA eTIMS")),
+                                (4, ("1,234 ms",))):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
-            header.resizeSection(column, metrics.horizontalAdvance(sample) + 14)
+            header.resizeSection(column, max(map(metrics.horizontalAdvance, samples)) + 14)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.attempts_label.setBuddy(self.attempts)
@@ -310,8 +312,13 @@ class DetailPane(QWidget):
         self.shown = d
         self.stack.setCurrentWidget(self.page)
         state = str(d.get("state"))
-        self.title.setText(f"Invoice {d.get('invoice_no', '')}")
-        self.explain.setText(explain(d))
+        kind = str(d.get("kind") or "invoice")
+        self.title.setText(f"Invoice {d.get('invoice_no', '')}" if kind == "invoice" else
+                           f"{str(d.get('kind_name') or kind).capitalize()} "
+                           f"{d.get('number') or d.get('invoice_no', '')}")
+        kenya = d.get("currency") is not None  # (the dashboard's dicts: Kenya rows only)
+        self.explain.setText(explain(d).replace("KPRA", self.signer))
+        self.names["ntn"].setText("KRA PIN:" if kenya else "NTN:")
         back, fore, edge = _EXPLAIN_STYLE.get(state, ("#f2f2f2", "#222", "#999"))
         self.explain.setStyleSheet(f"#explain {{ background: {back}; color: {fore}; "
                                    f"border-left: 4px solid {edge}; padding: 6px 8px; }}")
@@ -320,7 +327,7 @@ class DetailPane(QWidget):
         rate = d.get("tax_rate")
         status = d.get("last_status")
         texts = {
-            "invoice_no": str(d.get("invoice_no", "")),
+            "invoice_no": str(d.get("number") or d.get("invoice_no", "")),
             "date_time": str(d.get("date_time") or "—"),
             "pos_id": str(d.get("pos_id", "")),
             "ntn": str(d.get("ntn") or "—"),
@@ -365,7 +372,8 @@ class DetailPane(QWidget):
             http = a.get("http_status")
             outcome = str(a.get("outcome") or "")
             cells = [str(a.get("at") or ""), "—" if http is None else str(http),
-                     OUTCOME_WORDS.get(outcome, outcome.replace("_", " ").capitalize()),
+                     OUTCOME_WORDS.get(outcome, outcome.replace("_", " ").capitalize())
+                     .replace("KPRA", self.signer),
                      str(a.get("message") or ""), duration_text(a.get("duration_ms"))]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -420,8 +428,10 @@ class QueueWindow(QMainWindow):
 
         # -- filter bar
         self.filter = QComboBox()
+        kenya = bool(getattr(runtime.facade.settings(), "kenya", False))
+        signer = "KRA eTIMS" if kenya else "KPRA"
         for text, state, tip in FILTERS:
-            self.filter.addItem(text, state)
+            self.filter.addItem(text.replace("KPRA", signer), state)
             self.filter.setItemData(self.filter.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.filter.setAccessibleName("Show")
         filter_label = QLabel("&Show:")
@@ -470,7 +480,8 @@ class QueueWindow(QMainWindow):
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
         metrics = self.fontMetrics()
-        for column, sample in ((COL_INVOICE, "INV-2026-000123"), (COL_POS, "K1234567__"),
+        invoice_sample = "KE1NTXU0000013 (item registration)" if kenya else "INV-2026-000123"
+        for column, sample in ((COL_INVOICE, invoice_sample), (COL_POS, "K1234567__"),
                                (COL_DATE, "2026-11-21 10:00:00"), (COL_TOTAL, "1,234,567.00"),
                                (COL_STATE, "___Rejected__"), (COL_ATTEMPTS, "Attempts")):
             header.resizeSection(column, metrics.horizontalAdvance(sample) + 24)
@@ -485,7 +496,7 @@ class QueueWindow(QMainWindow):
         self.list_stack.addWidget(self.empty)
 
         # -- the invoice
-        self.pane = DetailPane()
+        self.pane = DetailPane("KRA eTIMS" if kenya else "KPRA")
         scroll = QScrollArea()
         scroll.setWidget(self.pane)
         scroll.setWidgetResizable(True)

@@ -36,6 +36,7 @@ from app.gui.setup_wizard import (
 from app.service import autostart
 from app.service.core import PRACTICE_POS
 from app.service.facade import PosSetting, ServiceError
+from app.service.upstreams import KENYA_PRACTICE_PIN, KENYA_PRACTICE_POS_ID
 
 MAX_STUCK_HOURS = 168  # a week
 
@@ -50,11 +51,13 @@ class SettingsWindow(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # opened again: values afresh
         settings = runtime.facade.settings()
         self.practice_running = settings.practice
+        self.kenya = settings.kenya
         self.pos: list[PosSetting] = []
 
         # ---- POS
         self.table = QTableWidget(0, len(self.COLUMNS))
-        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.setHorizontalHeaderLabels(
+            [("KRA PIN" if self.kenya and c == "NTN" else c) for c in self.COLUMNS])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -66,9 +69,11 @@ class SettingsWindow(QWidget):
         self.table.setMinimumHeight(130)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _index: self.change_key())
-        self.add_button = QPushButton("Add…")
+        self.add_button = QPushButton("Set up a till…" if self.kenya else "Add…")
         self.add_button.clicked.connect(self.add_pos)
         self.change_button = QPushButton("Change key…")
+        if self.kenya:  # a Kenya till is set up with the authority (the wizard's pages)
+            self.change_button.hide()
         self.change_button.setEnabled(False)
         self.change_button.clicked.connect(self.change_key)
         self.pos_message = text_label("Loading…", HINT_STYLE)
@@ -83,7 +88,12 @@ class SettingsWindow(QWidget):
         pos_layout.addLayout(pos_buttons)
 
         # ---- Connection
-        self.upstream = UpstreamChooser(runtime)
+        if self.kenya:
+            from app.gui.kenya_pages import KenyaConnection
+
+            self.upstream: UpstreamChooser | KenyaConnection = KenyaConnection(runtime)
+        else:
+            self.upstream = UpstreamChooser(runtime)
         connection_box = QGroupBox("Where to send invoices")
         QVBoxLayout(connection_box).addWidget(self.upstream)
 
@@ -166,9 +176,11 @@ class SettingsWindow(QWidget):
         for row, p in enumerate(self.pos):
             built_in = self._built_in(p)
             key = ("Built in (practice)" if built_in else
-                   "Yes" if p.has_key else "No: use Change key…")
+                   "Yes" if p.has_key else
+                   "No: set the till up again" if self.kenya else "No: use Change key…")
             if p.held_reason:
-                status = f"Held: {p.held_reason}. Change the key to send again."
+                fix = "Set the till up again" if self.kenya else "Change the key"
+                status = f"Held: {p.held_reason}. {fix} to send again."
             elif not p.has_key and not built_in:
                 status = "Invoices are refused until the key is stored"
             else:
@@ -194,7 +206,10 @@ class SettingsWindow(QWidget):
     def _built_in(self, p: PosSetting) -> bool:
         # In practice mode the built-in test user's key is the one used (service/registry.py's
         # fixed entries win), whatever another key the keyring may hold for that POS ID.
-        return self.practice_running and p.pos_id == PRACTICE_POS.pos_id
+        if not self.practice_running:
+            return False
+        return (p.ntn, p.pos_id) in ((PRACTICE_POS.ntn, PRACTICE_POS.pos_id),
+                                     (KENYA_PRACTICE_PIN, KENYA_PRACTICE_POS_ID))
 
     def selected_pos(self) -> PosSetting | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
@@ -210,6 +225,14 @@ class SettingsWindow(QWidget):
             else "")
 
     def add_pos(self) -> None:
+        if self.kenya:
+            from app.gui.setup_wizard import SetupWizard
+
+            self.wizard = SetupWizard(self.runtime, self)  # (kept for tests; deleted on close)
+            self.wizard.setWindowModality(Qt.WindowModality.WindowModal)
+            self.wizard.pos_saved.connect(lambda _pos_id: self.reload_pos())
+            self.wizard.show()
+            return
         self._open_dialog(PosDialog(self.runtime, taken=[p.pos_id for p in self.pos],
                                     parent=self), "added")
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QRadioButton,
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
+from app import settings
 from app.domain.validation import MAX_ID, MAX_KEY, _text
 from app.gui.runtime import Runtime
 from app.service.core import PRACTICE_POS
@@ -72,8 +74,12 @@ def keyring_label(backend: str) -> str:
 
 
 def needs_setup(pos: Iterable[PosSetting]) -> bool:
-    """First run: no POS set up apart from practice mode's built-in test user."""
-    return not any(p.pos_id != PRACTICE_POS.pos_id for p in pos)
+    """First run: no POS set up apart from practice mode's built-in sample POS."""
+    from app.service.upstreams import KENYA_PRACTICE_PIN, KENYA_PRACTICE_POS_ID
+
+    samples = {(PRACTICE_POS.ntn, PRACTICE_POS.pos_id),
+               (KENYA_PRACTICE_PIN, KENYA_PRACTICE_POS_ID)}
+    return not any((p.ntn, p.pos_id) not in samples for p in pos)
 
 
 def check_field(label: str, text: str, limit: int) -> tuple[str | None, str | None]:
@@ -322,9 +328,13 @@ class UpstreamChooser(QWidget):
     def __init__(self, runtime: Runtime, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._runtime = runtime
-        settings = runtime.facade.settings()
-        self.running_practice = settings.practice
-        self._live_url = settings.upstream_url
+        running = runtime.facade.settings()
+        # A Kenya installation going back to KPRA: KPRA's own address, and any choice here
+        # takes effect at the next start.
+        self._kpra_running = running.upstream == "kpra"
+        self._running_name = settings.UPSTREAM_NAMES.get(running.upstream, running.upstream)
+        self.running_practice = running.practice and self._kpra_running
+        self._live_url = running.upstream_url if self._kpra_running else settings.KPRA_LIVE_URL
         self._check = 0  # which Test connection is current (an older answer is ignored)
         self.live = QRadioButton("KPRA (live)")
         self.live.setObjectName("live")
@@ -379,8 +389,13 @@ class UpstreamChooser(QWidget):
         self.busy.hide()
         self.test_button.setEnabled(True)
         self.result.setText("")
-        self.restart_note.setVisible(self.chosen_practice() != self.running_practice)
-        if self.chosen_practice() == self.running_practice:
+        self.restart_note.setVisible(self.chosen_practice() != self.running_practice
+                                     or not self._kpra_running)
+        if not self._kpra_running:
+            self.restart_note.setText(
+                f"The utility uses {self._running_name} now. This choice takes effect the next "
+                "time the utility starts.")
+        elif self.chosen_practice() == self.running_practice:
             self.restart_note.setText("")
         else:
             now = "practice mode" if self.running_practice else "KPRA (live)"
@@ -392,11 +407,12 @@ class UpstreamChooser(QWidget):
     def test(self) -> None:
         self._check += 1
         check, practice = self._check, self.chosen_practice()
-        if practice and not self.running_practice:
+        if practice and (not self.running_practice or not self._kpra_running):
             self._show(True, "The practice sandbox is part of this utility and needs no "
                              "internet: it starts with the utility in practice mode.", "")
             return
-        url = None if practice == self.running_practice else self._live_url
+        url = (None if practice == self.running_practice and self._kpra_running
+               else self._live_url)
         if self.test_button.hasFocus():  # disabled, it would hand focus to the next field
             (self.practice if practice else self.live).setFocus()
         self.test_button.setEnabled(False)
@@ -532,21 +548,70 @@ class PosDialog(QDialog):
 
 
 class WelcomePage(QWizardPage):
-    def __init__(self) -> None:
+    """Welcome, and the first choice: which tax authority (KPRA, or KRA eTIMS through the KRA
+    Agent or ProTax); for Kenya, practice mode may be chosen here (KPRA asks on its own page)."""
+
+    def __init__(self, wizard: "SetupWizard") -> None:
         super().__init__()
+        self._wizard = wizard
         self.setTitle("Welcome to RIMS Utility")
-        self.setSubTitle("Sends your shop's sales invoices to KPRA.")
+        self.setSubTitle("Sends your shop's sales invoices to the tax authority.")
         layout = QVBoxLayout(self)
         layout.addWidget(text_label(
-            "RIMS Utility sits between your shop's POS software and KPRA: your POS sends each "
-            "sale here, and the utility files it with KPRA, retrying on its own when the "
-            "internet or KPRA is down. Nothing is lost if the connection drops: invoices wait "
-            "on this computer until KPRA has them."))
-        layout.addSpacing(12)
-        layout.addWidget(text_label(
-            "Setting up takes a minute. Have the NTN, POS ID and key that KPRA gave you "
-            "ready.", HINT_STYLE))
+            "RIMS Utility sits between your shop's POS software and the tax authority: your POS "
+            "sends each sale here, and the utility files it, retrying on its own when the "
+            "internet or the authority is down. Nothing is lost if the connection drops."))
+        layout.addSpacing(8)
+        layout.addWidget(_bold(text_label("Which tax authority?")))
+        from app.gui.kenya_pages import authority_hint
+
+        self.authorities: dict[str, QRadioButton] = {}
+        group = QButtonGroup(self)
+        for upstream, text, hint in (
+                ("kpra", "KPRA (Pakistan)", "Have the NTN, POS ID and key KPRA gave you ready."),
+                ("kra-agent", "KRA eTIMS (Kenya) through the KRA Agent",
+                 "Have the agent's address, your account, KRA PIN and device serial ready."),
+                ("protax", "KRA eTIMS (Kenya) through ProTax",
+                 "Have your ProTax API key (ptx_live_… or ptx_test_…) and KRA PIN ready.")):
+            button = QRadioButton(text)
+            button.setObjectName(f"authority_{upstream}")
+            group.addButton(button)
+            button.toggled.connect(lambda _on: self._chosen())
+            self.authorities[upstream] = button
+            layout.addWidget(button)
+            layout.addWidget(authority_hint(hint))
+        running = wizard.runtime.facade.settings()
+        self.authorities.get(running.upstream, self.authorities["kpra"]).setChecked(True)
+        layout.addSpacing(4)
+        self.practice = QCheckBox("Just practise: a built-in sandbox stands in for KRA "
+                                  "(nothing is filed)")
+        self.practice.setObjectName("kenya_practice")
+        layout.addWidget(self.practice)
         layout.addStretch(1)
+        self._chosen()
+
+    def chosen(self) -> str:
+        return next(name for name, button in self.authorities.items() if button.isChecked())
+
+    def _chosen(self) -> None:
+        if hasattr(self, "practice"):
+            kenya = self.chosen() != "kpra"
+            self.practice.setVisible(kenya)
+            if not kenya:
+                self.practice.setChecked(False)
+
+    def nextId(self) -> int:
+        w, upstream = self._wizard, self.chosen()
+        if upstream == "kpra":
+            return w.CREDENTIALS
+        if self.practice.isChecked():
+            return w.KENYA_DONE
+        return w.KRA_ACCOUNT if upstream == "kra-agent" else w.PROTAX
+
+    def validatePage(self) -> bool:
+        if self.chosen() != "kpra" and self.practice.isChecked():
+            return self._wizard.choose_kenya_practice(self.chosen())
+        return True
 
 
 class CredentialsPage(QWizardPage):
@@ -665,6 +730,9 @@ class SavePage(QWizardPage):
 
 
 class DonePage(QWizardPage):
+    def nextId(self) -> int:
+        return -1
+
     def __init__(self) -> None:
         super().__init__()
         self.setTitle("All set")
@@ -688,6 +756,7 @@ class SetupWizard(QWizard):
     pos_saved = Signal(str)
 
     WELCOME, CREDENTIALS, UPSTREAM, SAVE, DONE = range(5)
+    KRA_ACCOUNT, KRA_DEVICE, PROTAX, KENYA_DONE = range(5, 9)
 
     def __init__(self, runtime: Runtime, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -697,13 +766,22 @@ class SetupWizard(QWizard):
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
         self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, True)
-        self.welcome = WelcomePage()
+        from app.gui.kenya_pages import KenyaDonePage
+        from app.gui.kra_agent_pages import KraAccountPage, KraDevicePage
+        from app.gui.protax_page import ProTaxPage
+
+        self.welcome = WelcomePage(self)
         self.credentials = CredentialsPage()
         self.upstream = UpstreamPage(runtime)
         self.save_page = SavePage(self)
         self.done_page = DonePage()
+        self.kra_account = KraAccountPage(self)
+        self.kra_device = KraDevicePage(self)
+        self.protax = ProTaxPage(self)
+        self.kenya_done = KenyaDonePage()
         for page_id, page in enumerate((self.welcome, self.credentials, self.upstream,
-                                        self.save_page, self.done_page)):
+                                        self.save_page, self.done_page, self.kra_account,
+                                        self.kra_device, self.protax, self.kenya_done)):
             self.setPage(page_id, page)
         self.released: int | None = None
         self.settings_error: str | None = None
@@ -713,7 +791,33 @@ class SetupWizard(QWizard):
             self.setPixmap(QWizard.WizardPixmap.LogoPixmap, icons.app_icon().pixmap(48, 48))
         except (ImportError, FileNotFoundError):  # a missing icon must not stop the setup
             pass
-        self.resize(640, 480)
+        self.resize(680, 600)
+
+    def kenya_saved(self, result) -> None:
+        """A Kenya POS was set up (service/kenya_setup.py's result): the last page says what the
+        till must send."""
+        snapshot = self.runtime.last_snapshot
+        base_url = snapshot.base_url if snapshot is not None else self.runtime.core.base_url
+        self.kenya_done.show_result(result, base_url, self.runtime.facade.settings().upstream)
+        self.pos_saved.emit(result.pos_id)
+
+    def choose_kenya_practice(self, upstream: str) -> bool:
+        """Practice mode for a Kenya authority: saved for the next start (nothing else to set
+        up: the sample POS is built in). False (and a message) if it could not be saved."""
+        from app.service import upstreams
+
+        try:
+            self.runtime.facade.save_settings(upstream=upstream, practice=True)
+        except ServiceError as why:
+            QMessageBox.warning(self, "Not saved", f"Practice mode could not be chosen: {why}")
+            return False
+        snapshot = self.runtime.last_snapshot
+        base_url = snapshot.base_url if snapshot is not None else self.runtime.core.base_url
+        key = (upstreams.KENYA_PRACTICE_TILL_KEY if upstream == "kra-agent"
+               else "the sandbox's test API key (see the README)")
+        self.kenya_done.show_practice(settings.UPSTREAM_NAMES[upstream], base_url, (
+            upstreams.KENYA_PRACTICE_PIN, upstreams.KENYA_PRACTICE_POS_ID, key))
+        return True
 
     def save(self) -> None:
         """The key to the keyring and the POS to the database (facade.save_pos: all or nothing),
@@ -725,9 +829,14 @@ class SetupWizard(QWizard):
             self.released = released
             self.settings_error = None
             practice = self.upstream.chooser.chosen_practice()
+            changes: dict[str, object] = {}
             if practice != self.upstream.chooser.running_practice:
+                changes["practice"] = practice
+            if self.runtime.facade.settings().upstream != "kpra":  # from Kenya back to KPRA
+                changes.update(upstream=None, upstream_url=None, practice=practice or None)
+            if changes:
                 try:
-                    self.runtime.facade.save_settings(practice=practice)
+                    self.runtime.facade.save_settings(**changes)
                 except ServiceError as why:
                     self.settings_error = str(why)
             self._show_done(ntn, pos_id, released, practice)
@@ -759,8 +868,9 @@ class SetupWizard(QWizard):
                          f"{_escape(self.settings_error)} The utility keeps using "
                          f"{'practice mode' if chooser.running_practice else 'KPRA (live)'}; "
                          "change it in Settings.</p>")
-        elif practice != chooser.running_practice:
-            now = "practice mode" if chooser.running_practice else "KPRA (live)"
+        elif practice != chooser.running_practice or not chooser._kpra_running:
+            now = ("practice mode" if chooser.running_practice else "KPRA (live)"
+                   if chooser._kpra_running else chooser._running_name)
             then = "practice mode" if practice else "KPRA (live)"
             parts.append(f"<p>The utility switches to <b>{then}</b> the next time it starts; "
                          f"until then it uses {now}.</p>")

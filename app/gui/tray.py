@@ -55,7 +55,8 @@ class Tray(QObject):
         status = menu.addAction(self.verdict.headline if self.verdict else "Starting…")
         status.setEnabled(False)
         if snapshot is not None and snapshot.practice:
-            practice = menu.addAction("Practice mode: nothing is sent to KPRA")
+            who = "KPRA" if snapshot.upstream_name == "KPRA" else "KRA"
+            practice = menu.addAction(f"Practice mode: nothing is sent to {who}")
             practice.setEnabled(False)
         menu.addSeparator()
         self._add(menu, "Open dashboard", shell.open_dashboard, default=True)

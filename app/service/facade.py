@@ -4,9 +4,12 @@ GUI never touches the store, the server or SQL; it gets the same dicts the dashb
 API answers (server/invoices_api.py), so the two can never disagree."""
 
 import asyncio
+import json
 import logging
+import ssl
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -17,6 +20,9 @@ from app.server.invoices_api import invoice_detail, invoice_row
 from app.service.status import Snapshot
 from app.settings import Settings
 from app.store.listing import STATE_GROUPS, Cursor, InvoiceFilter
+
+if TYPE_CHECKING:  # (imported when a Kenya setup runs: a KPRA installation never loads it)
+    from app.service.kenya_setup import KenyaSetupResult, ProTaxCheck
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +99,7 @@ class Facade:
     async def invoice(self, invoice_id: int) -> dict[str, object] | None:
         """One invoice with every attempt, its warnings and its QR URL (as the dashboard)."""
         found = await self._store().invoice_with_attempts(invoice_id)
-        return None if found is None else invoice_detail(*found)
+        return None if found is None else invoice_detail(*found, self.core.settings.upstream)
 
     async def retry(self, invoice_id: int) -> str:
         state, _ = await self._store().retry_invoice(invoice_id, GUI_WHO)
@@ -164,6 +170,125 @@ class Facade:
         except aiohttp.ClientError as why:
             return False, f"Cannot reach {url}: {why}. Check the internet connection."
 
+    # ------------------------------------------------------------ Kenya setup
+    # (service/kenya_setup.py does the work; these give it the core's store, settings and TLS)
+
+    def kenya_ssl(self) -> ssl.SSLContext:
+        """The system's CAs, plus the configured extra CA (the practice sandbox's) if any."""
+        context = ssl.create_default_context()
+        if self.core.upstream_ca is not None:
+            context.load_verify_locations(cafile=str(self.core.upstream_ca))
+        return context
+
+    def _practice_address(self, base_url: str) -> bool:
+        """Set up against the practice sandbox running now: config.toml is left as it is."""
+        return bool(self.core.settings.practice and self.core.upstream_url
+                    and base_url.strip().rstrip("/") == self.core.upstream_url.rstrip("/"))
+
+    async def kra_agent_sign_in(self, base_url: str, email: str, password: str) -> dict:
+        """Check a KRA Agent account (nothing saved). Raises ServiceError saying why not."""
+        from app.service import kenya_setup
+
+        try:
+            return await kenya_setup.sign_in_kra_agent(
+                base_url=base_url, email=email, password=password, ssl=self.kenya_ssl())
+        except kenya_setup.KenyaSetupError as why:
+            raise ServiceError(str(why)) from None
+
+    async def setup_kra_agent(self, **fields: str) -> "KenyaSetupResult":
+        """Sign in, set up the POS and initialise its device (kenya_setup.setup_kra_agent), then
+        use the new POS at once."""
+        from app.service import kenya_setup
+
+        try:
+            result = await kenya_setup.setup_kra_agent(
+                self._store(), self.core.settings, ssl=self.kenya_ssl(),
+                save_settings=not self._practice_address(fields.get("base_url", "")), **fields)
+        except kenya_setup.KenyaSetupError as why:
+            raise ServiceError(str(why)) from None
+        await self.core.credentials_changed(result.kra_pin, result.pos_id,
+                                            fields["integration_token"].strip())
+        return result
+
+    async def protax_check(self, base_url: str, api_key: str) -> "ProTaxCheck":
+        """ProTax's /health with this key (Test connection). Raises ServiceError."""
+        from app.service import kenya_setup
+
+        try:
+            return await kenya_setup.check_protax(base_url=base_url, api_key=api_key,
+                                                  ssl=self.kenya_ssl())
+        except kenya_setup.KenyaSetupError as why:
+            raise ServiceError(str(why)) from None
+
+    async def setup_protax(self, **fields: str) -> "KenyaSetupResult":
+        from app.service import kenya_setup
+
+        try:
+            result = await kenya_setup.setup_protax(
+                self._store(), self.core.settings, ssl=self.kenya_ssl(),
+                save_settings=not self._practice_address(fields.get("base_url", "")), **fields)
+        except kenya_setup.KenyaSetupError as why:
+            raise ServiceError(str(why)) from None
+        await self.core.credentials_changed(result.kra_pin, result.pos_id,
+                                            fields["api_key"].strip())
+        return result
+
+    async def kenya_account(self) -> dict[str, object]:
+        """For the settings window (nothing secret): the authority, its address, the KRA Agent
+        account's email, and each ProTax POS's key kind ("test" / "live" / None)."""
+        from app.service import kenya_setup
+
+        settings = self.core.settings
+        kinds: dict[str, str | None] = {}
+        registry = self.core.registry
+        if settings.upstream == "protax" and registry is not None:
+            for pos_id in registry.pos_ids():
+                credentials = await registry.credentials(pos_id, 0)
+                api_key = _secret_field(credentials.key if credentials else None, "api_key")
+                kinds[pos_id] = kenya_setup.key_kind(api_key) if api_key else None
+        return {"upstream": settings.upstream, "name": self.core.upstream_name,
+                "base_url": self.core.upstream_url, "practice": settings.practice,
+                "email": settings.kra_agent_email if settings.upstream == "kra-agent" else "",
+                "key_kinds": kinds}
+
+    async def test_kenya_connection(self) -> tuple[bool, str]:
+        """Test connection for the Kenya upstream running now: ProTax /health with a POS's key;
+        the KRA Agent: sign in with the account in the keyring (reachability in practice)."""
+        from app.service import kenya_setup
+        from app.service.upstreams import AccountStore
+
+        settings, url = self.core.settings, self.core.upstream_url
+        try:
+            if settings.upstream == "protax":
+                info = await self.kenya_account()
+                registry = self.core.registry
+                for pos_id in info["key_kinds"]:  # type: ignore[union-attr]
+                    credentials = await registry.credentials(pos_id, 0)  # type: ignore[union-attr]
+                    api_key = _secret_field(credentials.key if credentials else None, "api_key")
+                    if api_key:
+                        check = await kenya_setup.check_protax(base_url=url, api_key=api_key,
+                                                               ssl=self.kenya_ssl())
+                        kind = "TEST key: invoices are not real" if check.key_kind == "test" \
+                            else "LIVE key"
+                        return True, (f"ProTax answered at {url}: version {check.version}, "
+                                      f"{check.environment}, KRA eTIMS {check.etims_status}; "
+                                      f"POS {pos_id}: {kind}." +
+                                      (f" {check.warning}" if check.warning else ""))
+                return await self.test_connection(url)
+            account = None if settings.practice else await asyncio.to_thread(
+                AccountStore(settings.kra_agent_email).load)
+            if not account or not account.get("password"):
+                return await self.test_connection(url)
+            await kenya_setup.sign_in_kra_agent(
+                base_url=url, email=settings.kra_agent_email,
+                password=str(account["password"]), ssl=self.kenya_ssl())
+            return True, (f"The KRA Agent answered at {url} and signed in "
+                          f"{settings.kra_agent_email}.")
+        except kenya_setup.KenyaSetupError as why:
+            return False, str(why)
+        except keystore.KeystoreError as why:
+            return False, f"{why}. Unlock the computer's keyring, then test again."
+
     def keyring_warning(self) -> str | None:
         return keystore.backend_warning()
 
@@ -180,8 +305,69 @@ class Facade:
         except settings.SettingsError as why:
             raise ServiceError(str(why)) from None
 
+    # ------------------------------------------------- ProTax customer look-up (dashboard)
+
+    async def _protax_key(self) -> str:
+        """The API key of a configured ProTax POS (every POS of a shop has the same account)."""
+        registry = self.core.registry
+        if self.core.settings.upstream != "protax" or registry is None:
+            raise ServiceError("Customer PIN look-up is ProTax's; this utility reports to "
+                               f"{self.core.upstream_name}.")
+        for pos_id in registry.pos_ids():
+            credentials = await registry.credentials(pos_id, 0)
+            key = _api_key(credentials.key) if credentials is not None else None
+            if key:
+                return key
+        raise ServiceError("No POS with a ProTax API key is set up yet: run the setup wizard.")
+
+    async def lookup_customer(self, pin: str) -> dict | None:
+        """ProTax's GET /customers?pin=: the business registered under a buyer's KRA PIN, None
+        when ProTax knows no such PIN. Raises ServiceError (not ProTax, no key, ProTax refused
+        or unreachable) saying why."""
+        from app.connectors import protax
+
+        key = await self._protax_key()
+        try:
+            return await protax.lookup_customer(self.core.upstream_url, key, pin,
+                                                ssl=self.kenya_ssl())
+        except Exception as why:  # the connector's refusal, or aiohttp's / TLS's error
+            raise ServiceError(str(why) or type(why).__name__) from None
+
+    async def protax_key_mode(self) -> str | None:
+        """"test" (ptx_test_…) or "live" (ptx_live_…) for ProTax's API key; None otherwise."""
+        try:
+            key = await self._protax_key()
+        except ServiceError:
+            return None
+        for mode in ("test", "live"):
+            if key.startswith(f"ptx_{mode}_"):
+                return mode
+        return None
+
     def _store(self):
         store = self.core.store
         if store is None:
             raise ServiceError("The service is not running.")
         return store
+
+
+def _secret_field(stored: str | None, name: str) -> str | None:
+    """One field of a Kenya keyring entry (a JSON object), or None."""
+    if not stored:
+        return None
+    try:
+        value = json.loads(stored)
+    except ValueError:
+        return None
+    found = value.get(name) if isinstance(value, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
+def _api_key(secret: str) -> str | None:
+    """ProTax's API key from a POS's keyring secret ({"api_key": …}, docs/KENYA.md)."""
+    try:
+        value = json.loads(secret)
+    except ValueError:
+        return secret or None  # a bare key
+    key = value.get("api_key") if isinstance(value, dict) else None
+    return key if isinstance(key, str) and key else None

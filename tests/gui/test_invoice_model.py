@@ -159,3 +159,21 @@ def test_an_update_inserts_removes_and_changes_rows_in_place(qtbot):
     assert "reset" not in events
     assert persistent.isValid() and persistent.row() == 3
     assert model.data(model.index(3, COL_STATE)) == "Sent"
+
+
+def test_kenya_rows_say_what_they_are_and_credit_notes_are_negative():
+    from app.gui.invoice_model import COL_INVOICE, COL_TOTAL, InvoiceModel, document_title
+
+    sale = {"kind": "invoice", "invoice_no": "INV-1", "total_amount": "11600.00"}
+    credit = {"kind": "credit_note", "kind_name": "Credit note", "invoice_no": "cn:CN-1",
+              "number": "CN-1", "total_amount": "-5800.00", "has_money": True}
+    item = {"kind": "item", "kind_name": "Item registration", "invoice_no": "item:KE1NTXU0000013",
+            "number": "KE1NTXU0000013", "total_amount": "0", "has_money": False}
+    assert document_title(sale) == "INV-1"
+    assert document_title(credit) == "CN-1 (credit note)"
+    assert document_title(item) == "KE1NTXU0000013 (item registration)"
+    assert document_title({"invoice_no": "K-7"}) == "K-7"  # a KPRA row
+    text = InvoiceModel._text
+    assert text(credit, COL_TOTAL) == "-5,800.00"
+    assert text(item, COL_TOTAL) == "—"  # no money in an item registration
+    assert text(credit, COL_INVOICE) == "CN-1 (credit note)"

@@ -141,3 +141,38 @@ def test_screenshot(qtbot, runtime: Runtime):
     preview = open_preview(qtbot, runtime)
     QApplication.processEvents()
     screenshot(preview, "qr-preview")
+
+
+def kenya_detail(**changes: object) -> dict:
+    """A Kenya row as the facade gives it (server/dashboard_kenya.py's fields)."""
+    return {"id": 7, "pos_id": "POS-1", "invoice_no": "cn:CN-1", "number": "CN-1",
+            "kind": "credit_note", "kind_name": "Credit note", "currency": "KES",
+            "date_time": "2026-11-21 12:30:00", "amount": "-5000.00", "tax_rate": "16.00",
+            "tax_amount": "-800.00", "total_amount": "-5800.00", "state": "queued",
+            "transaction_id": None, "receipt_url": None, "has_money": True,
+            "qr_url": "https://kpra.gov.pk/not-for-kenya"} | changes
+
+
+def test_kenya_the_code_is_the_authority_s_receipt_link_once_signed(qtbot, runtime: Runtime):
+    waiting = QrPreview(runtime, kenya_detail())
+    qtbot.addWidget(waiting)
+    waiting.show()
+    assert waiting.url == ""  # never KPRA's URL for a Kenya row
+    assert "appears once KRA eTIMS has signed the invoice" in waiting.code.text()
+    assert "KRA eTIMS gives the receipt's code when it signs" in waiting.note.text()
+    assert not waiting.copy_button.isEnabled() and not waiting.save_button.isEnabled()
+    assert waiting.values["Total"].text() == "KES -5,800.00"  # a credit note takes money back
+    assert waiting.values["Number"].text() == "CN-1"
+    screenshot(waiting, "qr-preview-kenya-waiting")
+
+    receipt = "https://sandbox.protax.co.ke/qr/cn_4f2a9c"
+    signed = QrPreview(runtime, kenya_detail(state="synced", transaction_id="KRA20261121000042",
+                                             receipt_url=receipt))
+    qtbot.addWidget(signed)
+    signed.show()
+    qtbot.waitUntil(lambda: signed.pixmap is not None, timeout=10_000)
+    assert signed.url == receipt
+    assert signed.matrix == [list(row) for row in qr._code(receipt).get_matrix()]
+    assert not hasattr(signed, "note")
+    assert "Credit note CN-1" in signed.windowTitle().replace("credit note", "Credit note")
+    screenshot(signed, "qr-preview-kenya")
