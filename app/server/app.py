@@ -4,9 +4,11 @@ from aiohttp import web
 
 from app.server import (
     dashboard_api,
+    dashboard_kenya,
     exports_api,
     invoice_api,
     invoices_api,
+    kenya_api,
     pages,
     reports_api,
     security,
@@ -30,6 +32,8 @@ def make_app(deps: ServerDeps) -> web.Application:
                           client_max_size=MAX_BODY)
     app[DEPS] = deps
     app.router.add_post("/api/invoice", invoice_api.post_invoice)
+    for path, handler in kenya_api.HANDLERS.items():  # Kenya mode (docs/KENYA.md)
+        app.router.add_post(path, handler)
     app.router.add_get("/api/invoices/{pos_id}/{invoice_no:.+}", status_api.invoice_status)
     app.router.add_get("/api/health", status_api.health)
     app.router.add_get("/api/qr", status_api.qr_code)
@@ -57,6 +61,13 @@ def make_app(deps: ServerDeps) -> web.Application:
     app.router.add_get("/api/dashboard/charts/daily.svg", reports_api.daily_chart)
     app.router.add_get("/api/dashboard/charts/hourly.svg", reports_api.hourly_chart)
     app.router.add_get("/api/dashboard/export/{name}.{format}", exports_api.export)
+    # Kenya (docs/KENYA.md; answered in every mode): the authority, ProTax's customer PIN
+    # look-up, the per-band tax report, and the QR of a signed invoice's receipt link.
+    app.router.add_get("/api/dashboard/authority", dashboard_kenya.get_authority)
+    app.router.add_get("/api/dashboard/customers", dashboard_kenya.lookup_customer)
+    app.router.add_get("/api/dashboard/reports/tax-bands", reports_api.tax_bands)
+    app.router.add_get("/api/dashboard/invoices/{invoice_id}/receipt-qr.{format}",
+                       dashboard_kenya.receipt_qr)
     return app
 
 

@@ -11,6 +11,8 @@ from aiohttp import web
 from app.domain.invoice import wire_time
 from app.domain.money import plain
 from app.domain.states import State
+from app.server import dashboard_kenya
+from app.server.dashboard_kenya import money_only
 from app.server.invoice_api import DEPS
 from app.server.json_body import BadJson, json_object
 from app.server.responses import error, success
@@ -70,10 +72,12 @@ async def overview(request: web.Request) -> web.Response:
     today = dt.date.today()
     first_day = today - dt.timedelta(days=CHART_DAYS - 1)
     summary = await store.summary()
-    today_only = InvoiceFilter(date_from=today.isoformat(), date_to=today.isoformat())
+    today_only = money_only(InvoiceFilter(date_from=today.isoformat(),
+                                          date_to=today.isoformat()), deps.upstream)
     sales_today = await store.totals(today_only)
-    daily = await store.per_period(
-        InvoiceFilter(date_from=first_day.isoformat(), date_to=today.isoformat()), "day")
+    daily = await store.per_period(money_only(
+        InvoiceFilter(date_from=first_day.isoformat(), date_to=today.isoformat()),
+        deps.upstream), "day")
     hourly = await store.per_period(today_only, "hour")
     problems = await store.problems()
     sending = deps.forwarder_status()
@@ -93,6 +97,7 @@ async def overview(request: web.Request) -> web.Response:
                      "next_try_in_s": sending.next_try_in, "sending_paused": sending.paused,
                      "in_flight": sending.in_flight},
         "practice": deps.practice,
+        "authority": dashboard_kenya.authority(request),
         "held_pos": [{"pos_id": p.pos_id, "reason": p.held_reason, "since": wire_time(p.held_at)}
                      for p in summary.held],
         "problems": [{"state": state.value, "reason": reason, "count": n}

@@ -11,6 +11,10 @@ from app.domain.validation import MAX_ID, MAX_INVOICE_NO
 from app.store.listing import STATE_GROUPS, Cursor, InvoiceFilter
 
 PAYMENT_MODES = {1: "Cash", 2: "Card"}  # the seed: 1 cash, 2 card
+# Kenya's four kinds of documents (docs/KENYA.md); KPRA rows are all "invoice".
+KINDS = {"invoice": "Sale", "credit_note": "Credit note", "item": "Item registration",
+         "stock": "Stock adjustment"}
+KIND_PREFIXES = {"credit_note": "cn:", "item": "item:", "stock": "stock:"}  # of their invoice_no
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # only ASCII digits ("²" is a digit to str)
 _WHOLE = re.compile(r"[0-9]{1,18}")
@@ -70,14 +74,25 @@ def invoice_filter(query: Mapping[str, str], errors: dict[str, str] | None = Non
         else:
             payment_mode = int(mode)
     start, end = date_range(query, errors, default_from, default_to)
+    kind = query.get("kind", "").strip().lower()
+    kinds: tuple[str, ...] = ()
+    if kind:
+        if kind not in KINDS:
+            errors["kind"] = f"must be one of {', '.join(KINDS)}"
+        else:
+            kinds = (kind,)
     number = query.get("q", "").strip() or None
     if number is not None and len(number) > MAX_INVOICE_NO:
         errors["q"] = f"an invoice number is at most {MAX_INVOICE_NO} characters"
+    prefix = KIND_PREFIXES.get(kinds[0], "") if kinds else ""
+    if number and prefix and not number.startswith(prefix):
+        number = prefix + number  # Kenya: "CN-1" with kind credit_note finds row cn:CN-1
     if own and errors:
         raise BadQuery(errors)
     return InvoiceFilter(states=states, pos_id=pos_id, payment_mode=payment_mode,
                          date_from=start.isoformat() if start else None,
-                         date_to=end.isoformat() if end else None, invoice_no=number)
+                         date_to=end.isoformat() if end else None, invoice_no=number,
+                         kinds=kinds)
 
 
 def page_args(query: Mapping[str, str], errors: dict[str, str]) -> tuple[int, Cursor | None]:

@@ -2,7 +2,7 @@
 service/: the service composes the server and hands these in)."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,3 +42,11 @@ class ServerDeps:
     signin_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(time.monotonic))
     set_sending_paused: Callable[[bool], None] | None = None  # None: not available
+    # Which authority (settings.upstream: kpra | kra-agent | protax): the dashboard shows Kenya's
+    # kinds, lines, tax bands and receipt links in the two Kenya modes (docs/KENYA.md).
+    upstream: str = "kpra"
+    # ProTax: whether the API key is a test key (ptx_test_…) or a live one; None: unknown.
+    key_mode: str | None = None
+    # ProTax's GET /customers?pin= (service.facade.Facade.lookup_customer): the registered
+    # business of a KRA PIN as a dict, None when ProTax knows no such PIN. None: not offered.
+    lookup_customer: Callable[[str], Awaitable[dict | None]] | None = None

@@ -10,10 +10,10 @@ from aiohttp import web
 
 from app.domain.invoice import wire_time
 from app.domain.states import State
-from app.server import exports
+from app.server import dashboard_kenya, exports
 from app.server.dashboard_query import BadQuery, invoice_filter, payment_mode_name
 from app.server.invoice_api import DEPS
-from app.server.reports_api import reconciliation_report, sales_report
+from app.server.reports_api import band_report, reconciliation_report, sales_report
 from app.server.responses import error
 from app.store.listing import InvoiceFilter
 
@@ -23,6 +23,12 @@ INVOICE_HEADER = ("POS ID", "Invoice no", "Date and time", "Payment mode", "Amou
                   "Tax", "Total", "State", "Attempts", "Last error", "Transaction id",
                   "Received at", "Synced at")
 SALES_HEADER = ("Period", "POS ID", "Payment mode", "Invoices", "Amount", "Tax", "Total")
+# Kenya (docs/KENYA.md): the kind, the customer, the links, and each band's taxable and tax.
+KENYA_HEADER = (*INVOICE_HEADER, "Kind", "Number", "Customer PIN", "Customer name",
+                "Original invoice", "Upstream id", "Receipt link",
+                *(f"Band {b} {what}" for b in dashboard_kenya.BANDS for what in ("taxable", "tax")))
+KENYA_MONEY = {4, 6, 7, *range(len(INVOICE_HEADER) + 7, len(INVOICE_HEADER) + 7 + 10)}
+BANDS_HEADER = ("Band", "Rate", "Documents", "Taxable (KES)", "Tax (KES)")
 RECONCILIATION_HEADER = ("Day", "Invoices received", "Total received", "Invoices confirmed",
                          "Total confirmed", "Invoices not confirmed", "Total not confirmed")
 
@@ -38,6 +44,33 @@ async def _invoice_batches(request: web.Request, f: InvoiceFilter
                 transaction_id, wire_time(received_at), wire_time(synced_at))
                for (pos_id, invoice_no, date_time, mode, amount, rate, tax, total, state,
                     attempts, last_error, transaction_id, received_at, synced_at) in rows]
+        if after is None:
+            return
+
+
+async def _kenya_batches(request: web.Request, f: InvoiceFilter
+                         ) -> AsyncIterator[list[Sequence[object]]]:
+    """Kenya's rows, from the records (their detail holds the customer and the bands)."""
+    store = request.app[DEPS].store
+    after = None
+    while True:
+        records, after = await store.list_invoices(f, BATCH // 4, after)
+        rows = []
+        for r in records:
+            k = dashboard_kenya.row_fields(r)
+            bands = {b["band"]: b for b in dashboard_kenya.band_list(r)}
+            money = r.kind in dashboard_kenya.MONEY_KINDS
+            rows.append((
+                r.pos_id, r.invoice_no, r.date_time, payment_mode_name(r.payment_mode),
+                r.amount if money else None, r.tax_rate if money else None,
+                r.tax_amount if money else None, r.total_amount if money else None,
+                r.state.value, r.attempts, r.last_error, r.transaction_id,
+                wire_time(r.received_at), wire_time(r.synced_at),
+                k["kind_name"], k["number"], k["customer_pin"], k["customer_name"],
+                k["original_invoice_no"], r.upstream_ref, r.receipt_url,
+                *(Decimal(bands[b][what]) if b in bands else None
+                  for b in dashboard_kenya.BANDS for what in ("taxable", "tax"))))
+        yield rows
         if after is None:
             return
 
@@ -59,6 +92,10 @@ async def export(request: web.Request) -> web.StreamResponse:
     try:
         if name == "invoices":
             f = invoice_filter(request.query)
+            if dashboard_kenya.kenya(request.app[DEPS].upstream):
+                return await exports.send_export(
+                    request, f"invoices_{_stamp()}.{fmt}", fmt, KENYA_HEADER,
+                    _kenya_batches(request, f), money_columns=KENYA_MONEY)
             return await exports.send_export(request, f"invoices_{_stamp()}.{fmt}", fmt,
                                              INVOICE_HEADER, _invoice_batches(request, f),
                                              money_columns={4, 6, 7})  # the rate is no money
@@ -71,6 +108,14 @@ async def export(request: web.Request) -> web.StreamResponse:
             rows.append(("Total", "", "", t.count, t.amount, t.tax, t.total))
             filename = f"sales_by_{report.period}_{report.f.date_from}_to_{report.f.date_to}.{fmt}"
             return await exports.send_export(request, filename, fmt, SALES_HEADER, _once(rows))
+        if name == "tax-bands":
+            bands = await band_report(request)
+            rows = [(f"Band {r['band']}", r["rate"], r["count"], Decimal(r["taxable"]),
+                     Decimal(r["tax"])) for r in bands.rows()]
+            rows.append(("Total", "", None, bands.taxable, bands.tax))
+            filename = f"tax_bands_{bands.f.date_from}_to_{bands.f.date_to}.{fmt}"
+            return await exports.send_export(request, filename, fmt, BANDS_HEADER, _once(rows),
+                                             money_columns={3, 4}, sheet_name="tax bands")
         if name == "reconciliation":
             recon = await reconciliation_report(request)
             rows = [(day, local.count, local.total, confirmed.count, confirmed.total,
@@ -86,5 +131,6 @@ async def export(request: web.Request) -> web.StreamResponse:
                                              _once(rows))
     except BadQuery as bad:
         return error(400, f"The export's settings are not valid: {bad}", bad.errors)
-    return error(404, "There is no such export. Exports: invoices, sales, reconciliation.",
-                 {"name": "must be invoices, sales or reconciliation"})
+    return error(404, "There is no such export. Exports: invoices, sales, reconciliation, "
+                      "tax-bands.",
+                 {"name": "must be invoices, sales, reconciliation or tax-bands"})

@@ -9,6 +9,7 @@ from app.domain.invoice import wire_time
 from app.domain.money import plain
 from app.domain.qr import qr_url
 from app.domain.states import State
+from app.server import dashboard_kenya
 from app.server.dashboard_query import (
     BadQuery,
     encode_cursor,
@@ -34,10 +35,13 @@ def invoice_row(r: InvoiceRecord) -> dict[str, object]:
         "state": r.state.value, "attempts": r.attempts, "last_error": r.last_error,
         "transaction_id": r.transaction_id, "received_at": wire_time(r.received_at),
         "synced_at": wire_time(r.synced_at),
-    }
+    } | dashboard_kenya.row_fields(r)
 
 
-def invoice_detail(r: InvoiceRecord, attempts: list[AttemptRecord]) -> dict[str, object]:
+def invoice_detail(r: InvoiceRecord, attempts: list[AttemptRecord],
+                   upstream: str = "kpra") -> dict[str, object]:
+    """Everything about one row. (The dashboard's handler adds what the rows around it say:
+    dashboard_kenya.linked.)"""
     qr_query = urlencode({"pos_id": r.pos_id, "invoice_no": r.invoice_no})
     return invoice_row(r) | {
         "ntn": r.ntn,
@@ -52,7 +56,14 @@ def invoice_detail(r: InvoiceRecord, attempts: list[AttemptRecord]) -> dict[str,
             {"at": wire_time(a.started_at), "http_status": a.http_status, "outcome": a.outcome,
              "message": a.message, "duration_ms": a.duration_ms} for a in attempts],
         "can_retry": r.state in RETRYABLE,
-    }
+    } | dashboard_kenya.detail_fields(r, upstream)
+
+
+async def dashboard_detail(request: web.Request, r: InvoiceRecord,
+                           attempts: list[AttemptRecord]) -> dict[str, object]:
+    deps = request.app[DEPS]
+    return await dashboard_kenya.linked(deps.store, r, invoice_detail(r, attempts,
+                                                                      deps.upstream))
 
 
 async def list_invoices(request: web.Request) -> web.Response:
@@ -97,9 +108,10 @@ async def invoice(request: web.Request) -> web.Response:
         await request.app[DEPS].store.invoice_with_attempts(invoice_id)
     if found is None:
         return _not_found(request.match_info["invoice_id"])
-    record, attempts = found
-    return success(200, f"Invoice {record.invoice_no} is {record.state.value}.",
-                   invoice_detail(record, attempts))
+    record = found[0]
+    what = dashboard_kenya.KINDS.get(record.kind, "Invoice")
+    return success(200, f"{what} {dashboard_kenya.own_number(record)} is "
+                        f"{record.state.value}.", await dashboard_detail(request, *found))
 
 
 async def retry_invoice(request: web.Request) -> web.Response:
@@ -117,7 +129,7 @@ async def retry_invoice(request: web.Request) -> web.Response:
     found = await deps.store.invoice_with_attempts(invoice_id)
     if found is None:  # (cannot happen: invoices are never deleted while running)
         return _not_found(str(invoice_id))
-    detail = invoice_detail(*found)
+    detail = await dashboard_detail(request, *found)
     if was == State.SYNCED.value:
         return error(409, "This invoice is already recorded by the tax authority; there is "
                           "nothing to retry.", {"state": "synced"})

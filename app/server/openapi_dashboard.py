@@ -19,9 +19,10 @@ from typing import Any
 
 from app.domain.states import State
 from app.domain.validation import MAX_ID, MAX_INVOICE_NO, MAX_KEY
+from app.server import dashboard_kenya
 from app.server.dashboard_api import CHART_DAYS
 from app.server.dashboard_api import RETRYABLE as RETRY_ALL_STATES
-from app.server.dashboard_query import DEFAULT_LIMIT, MAX_LIMIT, PAYMENT_MODES
+from app.server.dashboard_query import DEFAULT_LIMIT, KINDS, MAX_LIMIT, PAYMENT_MODES
 from app.server.exports import CSV_TYPE, XLSX_TYPE
 from app.server.exports_api import FORMATS
 from app.server.invoices_api import RETRYABLE as RETRY_ONE_STATES
@@ -46,7 +47,8 @@ from app.store.listing import STATE_GROUPS
 _STATUS_OF.update({"NotSignedIn": "401", "SignInRefused": "401", "DashboardForbidden": "403",
                    "NotJson": "415", "TooManySignIns": "429", "PageMissing": "404",
                    "ControlUnavailable": "503", "NoSuchInvoice": "404", "NotRetryable": "409",
-                   "NoSuchExport": "404"})
+                   "NoSuchExport": "404", "NoLookupHere": "404", "LookupFailed": "502",
+                   "NoReceiptQr": "404"})
 # Dashboard routes: 403 also covers a missing or wrong CSRF token (DashboardForbidden).
 _DASHBOARD_ALWAYS = ("MisdirectedRequest", "MethodNotAllowed", "InternalError")
 # What every /api/dashboard/ operation may answer besides its own: the session guard's 401 and
@@ -65,7 +67,7 @@ _PAGE_HEADERS = {
 SIGNED_IN = [{"session": []}]
 ACTING = [{"session": [], "csrf": []}]
 
-EXPORT_NAMES = ("invoices", "sales", "reconciliation")  # exports_api.export's three branches
+EXPORT_NAMES = ("invoices", "sales", "reconciliation", "tax-bands")  # exports_api.export's
 MAX_CURSOR = 200  # dashboard_query.decode_cursor refuses longer ones
 _DATE_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 _DATE = {"type": "string", "pattern": _DATE_PATTERN, "examples": ["2026-11-21"]}
@@ -79,6 +81,11 @@ _STATE = {"type": "string", "enum": _STATES,
 _PAYMENT_MODE = {"type": "integer", "enum": list(PAYMENT_MODES),
                  "description": " ".join(f"{m} = {n}." for m, n in PAYMENT_MODES.items())}
 _PAYMENT_MODE_NAME = {"type": "string", "enum": list(PAYMENT_MODES.values())}
+_KIND = {"type": "string", "enum": list(KINDS),
+         "description": "What the row is (docs/KENYA.md): " + ", ".join(
+             f"`{k}` {n.lower()}" for k, n in KINDS.items()) + ". KPRA rows are all invoice."}
+_TEXT_OR_NULL = {"type": ["string", "null"]}
+_BAND = {"type": "string", "enum": list(dashboard_kenya.BANDS)}
 
 
 def _money(description: str) -> dict[str, Any]:
@@ -175,6 +182,7 @@ def _overview() -> dict[str, Any]:
         "last_successful_sync_age_s": _AGE,
         "upstream": _upstream(),
         "practice": {"type": "boolean", "description": "Practice mode: nothing reaches KPRA."},
+        "authority": _ref("Authority"),
         "held_pos": _held_pos(),
         "problems": {"type": "array", "description": "Why invoices are rejected or held, most "
                                                      "common first (at most 10).",
@@ -215,7 +223,88 @@ def _invoice_row() -> dict[str, Any]:
                            "description": "The tax authority's transaction id, once synced."},
         "received_at": {**_WIRE_TIME, "description": "When the utility received it."},
         "synced_at": _MAYBE_WIRE_TIME,
+        # Kenya (dashboard_kenya.row_fields); KPRA rows: kind invoice, the rest null.
+        "kind": _KIND,
+        "kind_name": {"type": "string", "enum": list(KINDS.values())},
+        "number": {"type": "string", "description": "The document's own number: invoice_no "
+                   "without its kind's prefix (`cn:CN-1` → CN-1, `item:KE1…` → KE1…)."},
+        "has_money": {"type": "boolean", "description": "false for item registrations and "
+                      "stock adjustments (their amounts are 0 and mean nothing)."},
+        "currency": {**_TEXT_OR_NULL, "description": "KES for Kenya's rows; null for KPRA."},
+        "customer_pin": {**_TEXT_OR_NULL, "description": "The buyer's KRA PIN, if given."},
+        "customer_name": _TEXT_OR_NULL,
+        "original_invoice_no": {**_TEXT_OR_NULL, "description": "A credit note's original."},
+        "item_code": {**_TEXT_OR_NULL, "description": "Item registrations and stock."},
+        "item_name": _TEXT_OR_NULL,
+        "upstream_ref": {**_TEXT_OR_NULL, "description": "The upstream's own id (ProTax "
+                         "inv_…/itm_…, the KRA Agent's sale id)."},
+        "receipt_url": {**_TEXT_OR_NULL, "description": "The upstream's receipt link (KRA's "
+                        "invoice checker, ProTax's qr_code_url), once signed."},
     }
+
+
+def _kenya_detail() -> dict[str, Any]:
+    line = _closed({
+        "seq": {"type": "integer"}, "item_code": {"type": "string"},
+        "item_name": {"type": "string"}, "quantity": _MONEY, "unit_price": _MONEY,
+        "discount_amount": _MONEY, "tax_type": {"type": "string"}, "tax_rate": _MONEY,
+        "tax_amount": _money("Negative on a credit note."),
+        "total": _money("Including tax as priced; negative on a credit note.")})
+    band = _closed({"band": _BAND, "rate": {"type": "string"},
+                    "taxable": _money("Negative on a credit note."),
+                    "tax": _money("Negative on a credit note.")})
+    qr = r"^/api/dashboard/invoices/[0-9]+/receipt-qr\."
+    return {
+        "lines": {"type": "array", "items": line, "description": "Sales and credit notes."},
+        "bands": {"type": "array", "items": band, "description": "Per tax band A–E."},
+        "band_totals": {"oneOf": [{"type": "null"}, _closed({
+            k: _MONEY for k in ("taxable", "tax", "net", "gross")})]},
+        "credit_note_no": _TEXT_OR_NULL,
+        "original_invoice_id": {"type": ["integer", "null"], "description": "A credit note's "
+                                "original invoice, when it is in this utility."},
+        "reason": _TEXT_OR_NULL,
+        "document": {"oneOf": [{"type": "null"}, {"type": "object", "additionalProperties": {
+            "type": "string"}}], "description": "An item's or stock adjustment's fields, "
+                                                "label → text."},
+        "waiting_for": {"type": "array", "description": "The rows it waits for (not synced "
+                        "yet), each with a sentence.", "items": _closed({
+                            "invoice_id": {"type": "integer", "minimum": 1},
+                            "invoice_no": {"type": "string"}, "kind": _KIND, "state": _STATE,
+                            "message": {"type": "string"}})},
+        "receipt_link_text": _TEXT_OR_NULL,
+        "receipt_qr_svg": {"type": ["string", "null"], "pattern": qr + "svg$"},
+        "receipt_qr_png": {"type": ["string", "null"], "pattern": qr + "png$"},
+    }
+
+
+def _authority() -> dict[str, Any]:
+    return _closed({
+        "upstream": {"type": "string", "enum": ["kpra", *dashboard_kenya.KENYA_UPSTREAMS]},
+        "kenya": {"type": "boolean"},
+        "authority": {"type": "string", "description": "Who the utility reports to, e.g. "
+                      "\"KRA eTIMS via KRA Agent\", \"KRA eTIMS via ProTax (TEST key)\"."},
+        "signer": {"type": "string", "description": "Who signs (KPRA, KRA eTIMS)."},
+        "key_mode": {"type": ["string", "null"], "enum": ["test", "live", None],
+                     "description": "ProTax: a test or a live API key; else null."},
+        "currency": _TEXT_OR_NULL,
+        "practice": {"type": "boolean"},
+        "customer_lookup": {"type": "boolean", "description": "GET /api/dashboard/customers "
+                            "works here (ProTax)."},
+        "customer_lookup_absent": {**_TEXT_OR_NULL, "description": "Why not, if not."},
+    }, "Which tax authority this utility reports to.")
+
+
+def _tax_bands() -> dict[str, Any]:
+    band = _closed({"band": _BAND, "rate": {"type": "string"}, "count": _COUNT,
+                    "taxable": _MONEY, "tax": _MONEY})
+    return _closed({
+        "from": _DATE, "to": _DATE, "kenya": {"type": "boolean"},
+        "currency": _TEXT_OR_NULL,
+        "bands": {"type": "array", "items": band, "description": "Per band (empty for KPRA)."},
+        "totals": _closed({"taxable": _MONEY, "tax": _MONEY}),
+        "sales": _ref("Totals"), "credit_notes": {**_ref("Totals"), "description": "Negative."},
+        "net": {**_ref("Totals"), "description": "Sales less credit notes."},
+    }, "Kenya: taxable amount and tax per band, sales and credit notes (credit notes subtract).")
 
 
 def _invoice_detail() -> dict[str, Any]:
@@ -242,6 +331,7 @@ def _invoice_detail() -> dict[str, Any]:
         "can_retry": {"type": "boolean", "description": "Whether POST …/retry would do "
                       "something: the invoice is " + ", ".join(s.value for s in RETRY_ONE_STATES)
                       + "."},
+        **_kenya_detail(),
     }, "One invoice: the list's fields and everything else the utility knows about it.")
 
 
@@ -330,6 +420,16 @@ def schemas() -> dict[str, Any]:
         "SalesReportAnswer": _success(_ref("SalesReport"), 200),
         "Reconciliation": _reconciliation(),
         "ReconciliationAnswer": _success(_ref("Reconciliation"), 200),
+        "Authority": _authority(),
+        "AuthorityAnswer": _success(_ref("Authority"), 200),
+        "TaxBands": _tax_bands(),
+        "TaxBandsAnswer": _success(_ref("TaxBands"), 200),
+        "CustomerAnswer": _success(_closed({
+            "pin": {"type": "string", "pattern": "^[A-Z][0-9]{9}[A-Z]$"},
+            "found": {"type": "boolean"},
+            "name": {**_TEXT_OR_NULL, "description": "The registered business name."},
+            "details": {"type": "object", "additionalProperties": {"type": "string"},
+                        "description": "What else ProTax said, as text."}}), 200),
     }
 
 
@@ -361,8 +461,17 @@ def responses() -> dict[str, Any]:
                                     "has it) or being sent right now (`errors.state` says "
                                     "which).", named_fields=True),
         "NoSuchExport": _error(404, "No such export: `errors.name` (invoices, sales, "
-                                    "reconciliation) or `errors.format` (csv, xlsx).",
+                                    "reconciliation, tax-bands) or `errors.format` (csv, xlsx).",
                                named_fields=True),
+        "NoLookupHere": _error(404, "Customer PIN look-up is ProTax's; this utility reports "
+                                    "to another authority (`errors.pin`).", named_fields=True),
+        "LookupFailed": _error(502, "ProTax could not be asked (unreachable, key refused…); "
+                                    "try again.", named_fields=True,
+                               headers={"Retry-After": {"schema": {"type": "string"}}}),
+        "NoReceiptQr": _error(404, "No such invoice, not signed yet (Kenya: the receipt QR "
+                                   "appears once KRA eTIMS signed it), a kind without a "
+                                   "receipt, or another format (`errors` says which).",
+                              named_fields=True),
     }
 
 
@@ -402,6 +511,8 @@ def _filters(first: str = "none", last: str = "none") -> list[dict[str, Any]]:
         _query("state", {"type": "string", "enum": list(STATE_GROUPS)},
                "One state; or `pending` (queued, sending or held), or `unconfirmed` (everything "
                "not synced: pending or rejected). Any letter case."),
+        _query("kind", {"type": "string", "enum": list(KINDS)},
+               "Only this kind (Kenya): " + ", ".join(KINDS) + "."),
         _query("pos_id", {"type": "string", "maxLength": MAX_ID}, "Only this POS."),
         _query("payment_mode", _PAYMENT_MODE, "Only this payment mode: " + ", ".join(
             f"{m} = {n}" for m, n in PAYMENT_MODES.items()) + "."),
@@ -653,4 +764,39 @@ def paths() -> dict[str, Any]:
         "/api/dashboard/charts/hourly.svg": _chart(
             "getHourlyChart", "Sales (or tax) per hour today,"),
         "/api/dashboard/export/{name}.{format}": _export(),
+        "/api/dashboard/authority": _get(
+            "getAuthority", "Which tax authority this utility reports to (KPRA, KRA eTIMS via "
+                            "the KRA Agent or ProTax)", answer("AuthorityAnswer", "It.")),
+        "/api/dashboard/customers": _get(
+            "lookUpCustomer", "ProTax: the business a customer's KRA PIN is registered to",
+            answer("CustomerAnswer", "Found (`found` true, `name`) or not (`found` false)."),
+            errors=("BadRequest", "NoLookupHere", "LookupFailed"),
+            parameters=[{"name": "pin", "in": "query", "required": True,
+                         "description": "A KRA PIN: a letter, 9 digits, a letter "
+                                        "(P051234567A); any letter case.",
+                         "schema": {"type": "string", "maxLength": 40}}],
+            description="Asks ProTax's GET /customers?pin= (with the POS's API key). Only "
+                        "with ProTax: the KRA Agent API has no look-up (404). A PIN of the "
+                        "wrong shape is refused (400) without asking ProTax."),
+        "/api/dashboard/reports/tax-bands": _get(
+            "getTaxBands", "Kenya: taxable amount and tax per band over a period",
+            answer("TaxBandsAnswer", "The report."), errors=("BadRequest",),
+            parameters=[*_dates("the 1st of this month", "today"),
+                        _query("pos_id", {"type": "string", "maxLength": MAX_ID},
+                               "Only this POS."),
+                        _query("state", {"type": "string", "enum": list(STATE_GROUPS)},
+                               "Only these states.")],
+            description="From each sale's and credit note's bands (credit notes subtract); "
+                        "item registrations and stock adjustments carry no money. With KPRA "
+                        "the bands are empty."),
+        "/api/dashboard/invoices/{invoice_id}/receipt-qr.{format}": _get(
+            "getReceiptQr", "The receipt's QR code: KRA's invoice checker / ProTax's QR link "
+                            "once signed (KPRA: its verification address)",
+            {"description": "The QR code.", "headers": _NO_STORE,
+             "content": {"image/svg+xml": {"schema": {"type": "string"}},
+                         "image/png": {"schema": {"type": "string",
+                                                  "contentMediaType": "image/png"}}}},
+            errors=("NoReceiptQr",),
+            parameters=[invoice_id, {"name": "format", "in": "path", "required": True,
+                                     "schema": {"type": "string", "enum": ["svg", "png"]}}]),
     }

@@ -3,15 +3,16 @@ received here against what the authority confirmed); the overview's two charts a
 The exports (exports_api.py) reuse the same builders, so a download and the page agree."""
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from aiohttp import web
 
 from app.domain.money import plain
 from app.domain.states import State
-from app.server import charts
+from app.server import charts, dashboard_kenya
 from app.server.dashboard_api import CHART_DAYS, totals_data
+from app.server.dashboard_kenya import money_only
 from app.server.dashboard_query import BadQuery, invoice_filter, payment_mode_name
 from app.server.invoice_api import DEPS
 from app.server.responses import error, success
@@ -52,6 +53,7 @@ async def sales_report(request: web.Request) -> SalesReport:
     f = invoice_filter(request.query, errors, default_from=start, default_to=today)
     if errors:
         raise BadQuery(errors)
+    f = money_only(f, request.app[DEPS].upstream)
     rows = await request.app[DEPS].store.sales(f, period)
     return SalesReport(period, f, rows)
 
@@ -114,6 +116,7 @@ async def reconciliation_report(request: web.Request) -> Reconciliation:
                        default_from=today.replace(day=1), default_to=today)
     if errors:
         raise BadQuery(errors)
+    f = money_only(f, request.app[DEPS].upstream)
     return Reconciliation(f, await request.app[DEPS].store.per_day_and_state(f))
 
 
@@ -161,7 +164,8 @@ async def daily_chart(request: web.Request) -> web.Response:
         return error(400, "Choose what the chart shows.", {"measure": "must be sales or tax"})
     today = dt.date.today()
     first = today - dt.timedelta(days=CHART_DAYS - 1)
-    f = InvoiceFilter(date_from=first.isoformat(), date_to=today.isoformat())
+    f = money_only(InvoiceFilter(date_from=first.isoformat(), date_to=today.isoformat()),
+                   request.app[DEPS].upstream)
     per_day = await request.app[DEPS].store.per_period(f, "day")
     days = [first + dt.timedelta(days=n) for n in range(CHART_DAYS)]
     return _svg(charts.bar_chart(
@@ -177,10 +181,74 @@ async def hourly_chart(request: web.Request) -> web.Response:
     if measure is None:
         return error(400, "Choose what the chart shows.", {"measure": "must be sales or tax"})
     today = dt.date.today().isoformat()
-    f = InvoiceFilter(date_from=today, date_to=today)
+    f = money_only(InvoiceFilter(date_from=today, date_to=today), request.app[DEPS].upstream)
     per_hour = await request.app[DEPS].store.per_period(f, "hour")
     return _svg(charts.bar_chart(
         f"{MEASURES[measure]} per hour, today",
         [f"{h:02d}" for h in range(24)],
         [_value(per_hour.get(f"{today} {h:02d}", Totals()), measure) for h in range(24)],
         value_name=MEASURES[measure], label_every=1))  # "00".."23" all fit
+
+
+@dataclass(frozen=True)
+class BandReport:
+    f: InvoiceFilter
+    bands: dict[str, dict[str, object]]
+    sales: Totals
+    credit_notes: Totals
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"band": band, "rate": b["rate"], "count": b["count"],
+                 "taxable": plain(b["taxable"]), "tax": plain(b["tax"])}
+                for band, b in self.bands.items()]
+
+    @property
+    def taxable(self) -> Decimal:
+        return sum((b["taxable"] for b in self.bands.values()), Decimal(0))
+
+    @property
+    def tax(self) -> Decimal:
+        return sum((b["tax"] for b in self.bands.values()), Decimal(0))
+
+
+async def band_report(request: web.Request) -> BandReport:
+    """Raises BadQuery. Kenya's per-band taxable and tax totals over a period, from each sale's
+    and credit note's detail bands (credit notes subtract). Default: this month so far."""
+    deps = request.app[DEPS]
+    errors: dict[str, str] = {}
+    today = dt.date.today()
+    query = {k: v for k, v in request.query.items() if k in ("from", "to", "pos_id", "state")}
+    f = invoice_filter(query, errors, default_from=today.replace(day=1), default_to=today)
+    if errors:
+        raise BadQuery(errors)
+    f = money_only(f, "protax")  # sales and credit notes only, whatever the mode
+    if not dashboard_kenya.kenya(deps.upstream):
+        return BandReport(f, {}, Totals(), Totals())
+    bands = await dashboard_kenya.band_sums(deps.store, f)
+    sales = await deps.store.totals(replace(f, kinds=("invoice",)))
+    credit_notes = await deps.store.totals(replace(f, kinds=("credit_note",)))
+    return BandReport(f, bands, sales, credit_notes)
+
+
+async def tax_bands(request: web.Request) -> web.Response:
+    """GET /api/dashboard/reports/tax-bands?from&to&pos_id&state (Kenya)"""
+    try:
+        report = await band_report(request)
+    except BadQuery as bad:
+        return error(400, f"The report's settings are not valid: {bad}", bad.errors)
+    kenya = dashboard_kenya.kenya(request.app[DEPS].upstream)
+    net = report.sales + report.credit_notes
+    if not kenya:
+        message = "Tax bands are Kenya's (KRA eTIMS); this utility reports to KPRA."
+    else:
+        message = (f"{report.sales.count} sale(s) and {report.credit_notes.count} credit "
+                   f"note(s) from {report.f.date_from} to {report.f.date_to}: tax "
+                   f"{plain(report.tax)} KES.")
+    return success(200, message, {
+        "from": report.f.date_from, "to": report.f.date_to, "kenya": kenya,
+        "currency": dashboard_kenya.CURRENCY if kenya else None,
+        "bands": report.rows(),
+        "totals": {"taxable": plain(report.taxable), "tax": plain(report.tax)},
+        "sales": totals_data(report.sales), "credit_notes": totals_data(report.credit_notes),
+        "net": totals_data(net),
+    })

@@ -1,5 +1,6 @@
 // RIMS Utility dashboard (dashboard.html): one page, its views switched by the address's #hash:
-//   #overview, #invoices?filters, #invoice/<id>, #reports?settings, #reconciliation?dates
+//   #overview, #invoices?filters, #invoice/<id>, #reports?settings, #reconciliation?dates,
+//   #tax-bands?dates (Kenya only)
 // Plain JavaScript, no framework, no build step, no inline script (the Content-Security-Policy
 // forbids it). The JSON API it reads is /api/dashboard/… (docs: the dashboard contract).
 // Rules kept throughout:
@@ -16,9 +17,10 @@
   const $ = (id) => document.getElementById(id);
   const REFRESH_MS = 10000;        // overview, sending state, first page of the invoice list
   const DETAIL_BUSY_MS = 2000;     // an invoice on its way: refresh its detail often
-  const VIEWS = ["overview", "invoices", "invoice", "reports", "reconciliation"];
+  const VIEWS = ["overview", "invoices", "invoice", "reports", "reconciliation", "tax-bands"];
   const TITLES = { overview: "Overview", invoices: "Invoices", invoice: "Invoice",
-                   reports: "Sales report", reconciliation: "Reconciliation" };
+                   reports: "Sales report", reconciliation: "Reconciliation",
+                   "tax-bands": "Tax per band" };
   const STATE_LABELS = { queued: "Queued", sending: "Sending", synced: "Synced",
                          rejected: "Rejected", held: "Held" };
   // What one sending attempt ended in: the forwarder's words (and the contract's older ones).
@@ -30,7 +32,10 @@
     ambiguous: "Answer lost; will check again", interrupted: "Interrupted",
     retry_requested: "Retry asked on the dashboard",
   };
-  const INVOICE_FILTERS = ["q", "state", "from", "to", "payment_mode", "pos_id"];
+  const INVOICE_FILTERS = ["q", "kind", "state", "from", "to", "payment_mode", "pos_id"];
+  const BAND_SETTINGS = ["from", "to", "pos_id"];
+  const KIND_LABELS = { invoice: "Sale", credit_note: "Credit note", item: "Item registration",
+                        stock: "Stock adjustment" };
   const REPORT_SETTINGS = ["period", "from", "to", "pos_id", "payment_mode"];
 
   let csrfToken = null;
@@ -39,6 +44,10 @@
   let currentView = null;
   let errorSource = null;    // which part of the page put the text in #error
   let sendingPaused = null;
+  // Which tax authority (GET /api/dashboard/authority): KPRA, or Kenya eTIMS through the KRA
+  // Agent or ProTax. Kenya shows kinds, items, tax bands, KES and the receipt link.
+  let authority = { upstream: "kpra", kenya: false, authority: "KPRA RIMS", signer: "KPRA",
+                    currency: null, customer_lookup: false, customer_lookup_absent: null };
 
   // ---------------------------------------------------------------- text helpers
 
@@ -273,6 +282,7 @@
     const params = new URLSearchParams(cut < 0 ? "" : raw.slice(cut + 1));
     const detail = /^invoice\/(\d+)$/.exec(path);
     if (detail) return { view: "invoice", id: detail[1], params };
+    if (path === "tax-bands" && !authority.kenya) return { view: "overview", params };
     if (VIEWS.includes(path) && path !== "invoice") return { view: path, params };
     return { view: "overview", params };
   }
@@ -295,7 +305,8 @@
     const changed = currentView !== target.view;
     currentView = target.view;
     for (const name of VIEWS) $("view-" + name).hidden = name !== target.view;
-    const tab = target.view === "invoice" ? "invoices" : target.view;
+    const tab = target.view === "invoice" ? "invoices" :
+      target.view === "tax-bands" ? "reports" : target.view;
     for (const link of document.querySelectorAll(".tabs a")) {
       if (link.dataset.view === tab) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
@@ -311,6 +322,7 @@
     else if (target.view === "invoice") loadInvoice(seq, target.id, true);
     else if (target.view === "reports") loadReport(seq, target.params);
     else if (target.view === "reconciliation") loadReconciliation(seq, target.params);
+    else if (target.view === "tax-bands") loadTaxBands(seq, target.params);
   }
 
   function current(seq) {
@@ -337,7 +349,54 @@
     }
     csrfToken = answer.data.csrf_token;
     setText("signed-in-as", "Signed in as POS " + answer.data.pos_id);
+    const who = await api("GET", "/api/dashboard/authority");
+    if (who.ok) applyAuthority(who.data);
     return true;
+  }
+
+  /** Show the parts of the page that belong to this authority, and name it. */
+  function applyAuthority(a) {
+    authority = Object.assign({}, authority, a);
+    const kenya = Boolean(authority.kenya);
+    document.body.classList.toggle("kenya", kenya);
+    for (const node of document.querySelectorAll(".kenya-only")) node.hidden = !kenya;
+    for (const node of document.querySelectorAll(".kpra-only")) node.hidden = kenya;
+    $("authority-strip").hidden = !kenya;
+    setText("authority-badge", (authority.authority || "").replace(/ \((TEST|LIVE) key\)$/, ""));
+    setText("authority-key", authority.key_mode === "test" ?
+      "· TEST key: invoices go to ProTax's sandbox, not to KRA" :
+      authority.key_mode === "live" ? "· LIVE key" : "");
+    for (const node of document.querySelectorAll(".signer")) {
+      node.textContent = authority.signer || "the tax authority";
+    }
+    const signer = authority.signer || "KPRA";
+    OUTCOME_LABELS.accepted = OUTCOME_LABELS.synced = "Recorded by " + signer;
+    OUTCOME_LABELS.already_recorded = signer + " already had it";
+    OUTCOME_LABELS.rejected = "Refused by " + signer;
+    OUTCOME_LABELS.submitted = "Accepted, being signed";
+    const lookup = kenya && authority.customer_lookup;
+    $("pin-lookup").hidden = !lookup;
+    $("pin-absent").hidden = !kenya || lookup;
+    if (kenya && !lookup) {
+      const label = $("pin-absent-label");
+      label.title = authority.customer_lookup_absent || "Not offered by this tax authority.";
+      label.setAttribute("aria-label", "Customer PIN lookup is not available: " + label.title);
+    }
+    if (kenya) {
+      setText("inv-total-head", "Total (" + (authority.currency || "KES") + ")");
+      $("f-q").previousElementSibling.textContent = "Number";
+      setText("inv-number-head", "Number");
+      $("f-q").placeholder = "e.g. INV-1001";
+      setText("inv-tax-head", "Tax (" + (authority.currency || "KES") + ")");
+      $("invoices-title").nextElementSibling.textContent = "Every sale, credit note, item " +
+        "registration and stock adjustment the till sent, newest first. Choose one to see its " +
+        "items, tax bands and receipt QR code.";
+    }
+  }
+
+  /** A document's amount, or "—" for the kinds without money (items, stock). */
+  function rowMoney(row, field) {
+    return row.has_money === false ? "—" : money(row[field]);
   }
 
   async function signOut() {
@@ -417,9 +476,11 @@
     const received = Object.values(counts).reduce((a, b) => a + (Number(b) || 0), 0);
     setText("overview-headline", received ? headline :
       "No invoices yet — they appear here as soon as the till sends one.");
-    setText("ov-sales-total", money(sales.total));
-    setText("ov-sales-sub", "before tax " + money(sales.amount));
-    setText("ov-tax", money(sales.tax));
+    const kes = authority.currency ? " " + authority.currency : "";
+    setText("ov-sales-total", money(sales.total) + kes);
+    setText("ov-sales-sub", "before tax " + money(sales.amount) +
+      (authority.kenya ? "; credit notes subtracted" : ""));
+    setText("ov-tax", money(sales.tax) + kes);
     setText("ov-count", wholeNumber(sales.count));
     setText("ov-today", "on " + dayWords(d.today));
     $("practice-badge").hidden = !d.practice;
@@ -448,7 +509,8 @@
     reach.className = "badge reach-" + kind;
     setText("ov-reach", words);
     setText("ov-reach-words", sentence + (d.practice ?
-      " Practice mode: invoices go to the built-in practice server, not to KPRA." : ""));
+      " Practice mode: invoices go to the built-in practice server, not to " +
+      (authority.kenya ? "KRA eTIMS." : "KPRA.") : ""));
 
     const lastSync = d.last_successful_sync;
     setText("ov-last-sync", lastSync ?
@@ -621,7 +683,7 @@
     setText("inv-page", items.length || page > 1 ? "Page " + page : "");
     const first = (page - 1);
     setText("inv-summary", failed ? "" : items.length ?
-      "Showing " + plural(items.length, "invoice") + (page > 1 ? " on page " + page : "") +
+      "Showing " + plural(items.length, authority.kenya ? "document" : "invoice") + (page > 1 ? " on page " + page : "") +
       (list.next ? "; more on the next page." : ".") : "");
     const rowsKey = JSON.stringify(items) + "|" + first;
     if (rowsKey === list.rowsKey) return;  // unchanged: no redraw, no flicker, focus stays
@@ -630,15 +692,33 @@
       document.activeElement.closest("#invoice-rows") ?
       document.activeElement.getAttribute("href") : null;
     const body = el("tbody", { id: "invoice-rows" });
+    const kenya = authority.kenya;
     for (const row of items) {
-      const link = el("a", { href: "#invoice/" + row.id, class: "invoice-link" }, row.invoice_no);
-      const tr = el("tr", { "data-id": row.id, class: "clickable" },
-        el("td", { class: "invoice-no" }, link),
+      const shown = kenya ? row.number || row.invoice_no : row.invoice_no;
+      const link = el("a", { href: "#invoice/" + row.id, class: "invoice-link" }, shown);
+      const numberCell = el("td", { class: "invoice-no" }, link);
+      if (kenya && row.kind === "credit_note" && row.original_invoice_no) {
+        numberCell.append(el("span", { class: "sub-line" }, "credits " + row.original_invoice_no));
+      } else if (kenya && (row.kind === "item" || row.kind === "stock") && row.item_name) {
+        numberCell.append(el("span", { class: "sub-line" }, row.item_name));
+      }
+      const customer = row.customer_name || row.customer_pin ?
+        [row.customer_name || "", row.customer_pin ? " (" + row.customer_pin + ")" : ""].join("") :
+        "—";
+      const tr = el("tr", { "data-id": row.id, class: "clickable" + (kenya ? " kind-" +
+                              row.kind : "") },
+        numberCell,
+        kenya ? el("td", { class: "nowrap" }, el("span", { class: "kind kind-" + row.kind },
+                                                 row.kind_name || KIND_LABELS[row.kind] ||
+                                                 row.kind)) : null,
         el("td", { class: "nowrap" }, row.date_time),
         el("td", {}, row.pos_id),
-        el("td", {}, row.payment_mode_name || ""),
-        el("td", { class: "num" }, money(row.total_amount)),
-        el("td", { class: "num" }, money(row.tax_amount)),
+        kenya ? null : el("td", {}, row.payment_mode_name || ""),
+        kenya ? el("td", { class: "customer" }, customer) : null,
+        el("td", { class: "num" + (roughly(row.total_amount) < 0 ? " negative" : "") },
+           rowMoney(row, "total_amount")),
+        el("td", { class: "num" + (roughly(row.tax_amount) < 0 ? " negative" : "") },
+           rowMoney(row, "tax_amount")),
         el("td", {}, stateBadge(row.state)),
         el("td", { class: "num" }, wholeNumber(row.attempts)));
       body.append(tr);
@@ -725,6 +805,7 @@
   }
 
   function explainInvoice(d) {
+    if (authority.kenya) return explainKenya(d);
     switch (d.state) {
       case "synced":
         return "Recorded by the tax authority" +
@@ -748,14 +829,179 @@
     }
   }
 
+  function explainKenya(d) {
+    const what = { invoice: "sale", credit_note: "credit note", item: "item",
+                   stock: "stock adjustment" }[d.kind] || "document";
+    const signer = authority.signer || "KRA eTIMS";
+    const waiting = (d.waiting_for || []).length;
+    switch (d.state) {
+      case "synced":
+        if (d.kind === "item") return "Registered with " + signer + (d.upstream_ref ?
+          " (id " + d.upstream_ref + ")" : "") + ". Sales of this item can be signed now.";
+        if (d.kind === "stock") return "Reported to " + signer + ". Nothing more to do.";
+        return "Signed by " + signer + (d.transaction_id ? " (" + signedIdName() + " " +
+          d.transaction_id + ")" : "") + (d.synced_at ? " on " + d.synced_at : "") +
+          ". Nothing more to do.";
+      case "queued":
+        if (waiting) return "Waiting: this " + what + " goes to " + signer + " as soon as " +
+          "what it needs (below) is done. Nothing to do unless that was rejected.";
+        if (d.upstream_ref) return "Received by " + authority.authority.replace(/^KRA eTIMS via /, "") +
+          " (id " + d.upstream_ref + "), waiting for " + signer + " to sign it. The utility " +
+          "asks again by itself.";
+        return d.attempts ? "Waiting to be sent again" + (d.next_attempt_at ? " (next try at " +
+          d.next_attempt_at + ")" : "") + ". It goes by itself; nothing to do." :
+          "Waiting to be sent. It goes by itself within seconds; nothing to do.";
+      case "sending":
+        return "Being sent to " + signer + " right now.";
+      case "rejected":
+        return signer + " refused this " + what + " (the reason is under \"Last error\"). " +
+          "Fix it with your POS supplier; then press Retry.";
+      case "held":
+        return "Held: " + authority.authority + " did not accept the credentials of POS " +
+          d.pos_id + " (see \"Last error\"). Fix them in setup, then press Retry.";
+      default:
+        return "";
+    }
+  }
+
+  /** The Kenya parts of one document: items, bands, what it waits for, its receipt link. */
+  function renderKenya(d) {
+    const box = $("invoice-waiting");
+    box.textContent = "";
+    const waits = d.waiting_for || [];
+    box.hidden = !waits.length;
+    if (waits.length) {
+      box.append(el("p", { class: "problem-title" }, "Waiting before it can be sent"),
+        el("ul", { class: "waits" }, ...waits.map((w) => el("li", {},
+          el("a", { href: "#invoice/" + w.invoice_id }, w.message.replace(/^waiting/, "Waiting")),
+          " (" + (STATE_LABELS[w.state] || w.state) + ")"))));
+    }
+    const lines = d.lines || [];
+    const bands = d.bands || [];
+    $("invoice-lines-panel").hidden = !lines.length && !bands.length;
+    const body = el("tbody", { id: "line-rows" });
+    const neg = (t) => (roughly(t) < 0 ? " negative" : "");
+    for (const l of lines) {
+      body.append(el("tr", {},
+        el("td", { class: "nowrap code" }, l.item_code),
+        el("td", {}, l.item_name),
+        el("td", { class: "num" }, l.quantity),
+        el("td", { class: "num" }, money(l.unit_price)),
+        el("td", { class: "num" }, roughly(l.discount_amount) ? money(l.discount_amount) : "—"),
+        el("td", { class: "nowrap" }, l.tax_type + " · " + rateText(l.tax_rate)),
+        el("td", { class: "num" + neg(l.tax_amount) }, money(l.tax_amount)),
+        el("td", { class: "num" + neg(l.total) }, money(l.total))));
+    }
+    $("line-rows").replaceWith(body);
+    const bandBody = el("tbody", { id: "invoice-band-rows" });
+    for (const b of bands) {
+      const used = roughly(b.taxable) !== 0 || roughly(b.tax) !== 0;
+      bandBody.append(el("tr", { class: used ? null : "unused" },
+        el("th", { scope: "row" }, "Band " + b.band),
+        el("td", { class: "num" }, rateText(b.rate)),
+        el("td", { class: "num" + neg(b.taxable) }, money(b.taxable)),
+        el("td", { class: "num" + neg(b.tax) }, money(b.tax))));
+    }
+    $("invoice-band-rows").replaceWith(bandBody);
+    const foot = el("tfoot", { id: "invoice-band-foot" });
+    if (d.band_totals) {
+      foot.append(el("tr", { class: "total-row" },
+        el("th", { scope: "row", colspan: "2" }, "Total (" + (d.currency || "KES") + ")"),
+        el("td", { class: "num" }, money(d.band_totals.taxable)),
+        el("td", { class: "num" }, money(d.band_totals.tax))));
+    }
+    $("invoice-band-foot").replaceWith(foot);
+    const doc = d.document;
+    $("invoice-document-panel").hidden = !doc;
+    const facts = el("dl", { id: "invoice-document", class: "facts wide" });
+    for (const [name, value] of Object.entries(doc || {})) {
+      facts.append(el("dt", {}, name), el("dd", {}, value));
+    }
+    $("invoice-document").replaceWith(facts);
+
+    // The receipt QR: the authority's own link, once it signed the document.
+    const qr = $("invoice-qr");
+    const signed = Boolean(d.receipt_url);
+    const hasReceipt = d.kind === "invoice" || d.kind === "credit_note";
+    $("invoice-qr").hidden = !signed;
+    $("invoice-qr-url-line").hidden = !signed;
+    $("invoice-qr-png-line").hidden = !signed;
+    $("invoice-receipt-line").hidden = !signed;
+    const pending = $("invoice-qr-pending");
+    pending.hidden = signed;
+    pending.textContent = hasReceipt ?
+      "The receipt QR appears once " + (authority.signer || "KRA eTIMS") +
+      " has signed the " + (d.kind === "credit_note" ? "credit note" : "invoice") + "." :
+      "Item registrations and stock adjustments have no receipt.";
+    if (signed) {
+      if (qr.getAttribute("src") !== d.receipt_qr_svg) qr.src = d.receipt_qr_svg;
+      qr.alt = "Receipt QR code for " + (d.number || d.invoice_no) + ", which opens " +
+        d.receipt_url;
+      setText("invoice-qr-url", d.receipt_url);
+      const link = $("invoice-receipt-link");
+      link.href = d.receipt_url;
+      link.textContent = d.receipt_link_text || "Open the receipt link";
+      $("invoice-qr-png").href = d.receipt_qr_png;
+      $("invoice-qr-png").setAttribute("download", "receipt_qr_" + d.pos_id + "_" +
+                                       (d.number || d.invoice_no) + ".png");
+    } else {
+      qr.removeAttribute("src");
+    }
+  }
+
+  function rateText(rate) {
+    if (rate === null || rate === undefined || rate === "") return "—";
+    return /^[-\d.]+$/.test(String(rate)) ? rate + " %" : String(rate);
+  }
+
+  /** What the authority's id of a signed sale is called. */
+  function signedIdName() {
+    return authority.upstream === "protax" ? "CUIN" : "KRA invoice no";
+  }
+
+  function kenyaFields(d) {
+    const kes = (t) => money(t) + " " + (d.currency || "KES");
+    const fields = [[d.kind === "credit_note" ? "Credit note no" : d.kind === "item" ?
+                      "Item code" : d.kind === "stock" ? "Reference" : "Invoice no",
+                     d.number || d.invoice_no],
+                    ["Kind", d.kind_name || KIND_LABELS[d.kind] || d.kind],
+                    ["Date and time", d.date_time],
+                    ["POS ID", d.pos_id],
+                    ["Shop's KRA PIN", d.ntn]];
+    if (d.kind === "credit_note") {
+      const original = d.original_invoice_id ?
+        el("a", { href: "#invoice/" + d.original_invoice_id }, d.original_invoice_no) :
+        d.original_invoice_no || "—";
+      fields.push(["Credits invoice", original]);
+      if (d.reason) fields.push(["Reason", d.reason]);
+    }
+    if (d.has_money) {
+      fields.push(["Customer PIN", d.customer_pin || "None (a walk-in sale)"],
+                  ["Customer name", d.customer_name || "—"],
+                  ["Before tax", kes(d.amount), "num"],
+                  ["Tax", kes(d.tax_amount), "num"],
+                  ["Total", kes(d.total_amount), "num strong"]);
+    }
+    const upstreamName = authority.upstream === "protax" ? "ProTax id" : "KRA Agent sale id";
+    fields.push(["State", stateBadge(d.state)],
+                [d.has_money ? signedIdName() : "Confirmation", d.transaction_id || "None yet"],
+                [upstreamName, d.upstream_ref || "None yet"],
+                ["Attempts", wholeNumber(d.attempts)],
+                ["Received at", d.received_at || "—"],
+                ["Synced at", d.synced_at || "Not yet"]);
+    return fields;
+  }
+
   function renderInvoice(d) {
     const key = JSON.stringify(d);
     if (key === shownInvoice) return;
     shownInvoice = key;
     const title = $("invoice-title");
     title.textContent = "";
-    title.append("Invoice " + d.invoice_no + " ", stateBadge(d.state));
-    document.title = "Invoice " + d.invoice_no + " · RIMS Utility";
+    const name = authority.kenya ? (d.kind_name || "Invoice") + " " + (d.number || d.invoice_no) :
+      "Invoice " + d.invoice_no;
+    title.append(name + " ", stateBadge(d.state));
+    document.title = name + " · RIMS Utility";
     setText("invoice-explain", explainInvoice(d));
     $("invoice-explain").className = "headline state-line state-line-" + d.state;
     $("invoice-retry").hidden = !d.can_retry;
@@ -781,6 +1027,7 @@
       ["Last HTTP status", d.last_status === null || d.last_status === undefined ? "—" :
         String(d.last_status)],
     ];
+    if (authority.kenya) fields.splice(0, fields.length, ...kenyaFields(d));
     if (d.next_attempt_at) fields.push(["Next try at", d.next_attempt_at]);
     if (d.last_error) fields.push(["Last error", d.last_error, "wrap"]);
     if (d.ambiguous) {
@@ -804,6 +1051,15 @@
     }
     $("invoice-warnings").replaceWith(warnings);
 
+    if (authority.kenya) {
+      renderKenya(d);
+    } else {
+      renderKpraQr(d);
+    }
+    renderAttempts(d);
+  }
+
+  function renderKpraQr(d) {
     const qr = $("invoice-qr");
     const qrSrc = d.qr_svg || d.qr_png;
     if (qr.getAttribute("src") !== qrSrc) qr.src = qrSrc;
@@ -811,7 +1067,9 @@
     setText("invoice-qr-url", d.qr_url);
     $("invoice-qr-png").href = d.qr_png || d.qr_svg;
     $("invoice-qr-png").setAttribute("download", "qr_" + d.pos_id + "_" + d.invoice_no + ".png");
+  }
 
+  function renderAttempts(d) {
     const attempts = d.attempts_list || [];
     const body = el("tbody", { id: "attempt-rows" });
     for (const a of attempts) {
@@ -906,7 +1164,10 @@
       (settings.payment_mode ? ", " + (settings.payment_mode === "1" ? "cash" : "card") +
         " only" : "");
     setText("reports-range", range + scope + ": " +
-            plural((d.totals || {}).count || 0, "invoice") + ".");
+            plural((d.totals || {}).count || 0, authority.kenya ? "sale or credit note" :
+                   "invoice", authority.kenya ? "sales and credit notes" : null) + "." +
+            (authority.kenya ? " Amounts in " + (authority.currency || "KES") +
+              "; credit notes subtract." : ""));
     setText("print-title", printedBy());
     const totals = d.totals || {};
     setText("report-period-head", d.period === "month" ? "Month" : "Day");
@@ -1060,6 +1321,114 @@
     loadReconciliation(routeSeq, new URLSearchParams(query));
   }
 
+  // ---------------------------------------------------------------- tax bands (Kenya)
+
+  async function loadTaxBands(seq, params) {
+    loadPosOptions();
+    const settings = paramsObject(params, BAND_SETTINGS);
+    fillForm($("bands-filters"), settings);
+    const answer = await api("GET", withQuery("/api/dashboard/reports/tax-bands",
+                                              queryOf(settings, BAND_SETTINGS)));
+    if (!current(seq)) return;
+    if (!answer.ok) {
+      showError(answer.message, "tax-bands");
+      return;
+    }
+    clearError("tax-bands");
+    const d = answer.data;
+    const effective = Object.assign({}, settings, { from: d.from, to: d.to });
+    fillForm($("bands-filters"), effective);
+    const query = queryOf(effective, BAND_SETTINGS);
+    $("bands-export-csv").href = withQuery("/api/dashboard/export/tax-bands.csv", query);
+    $("bands-export-xlsx").href = withQuery("/api/dashboard/export/tax-bands.xlsx", query);
+    setText("bands-range", rangeWords(d.from, d.to) +
+            (settings.pos_id ? ", POS " + settings.pos_id : "") + ". Amounts in " +
+            (d.currency || "KES") + ".");
+    setText("print-title", printedBy());
+    const card = (prefix, t, one) => {
+      setText(prefix + "-total", money(t.total) + " " + (d.currency || "KES"));
+      setText(prefix + "-sub", plural(Math.abs(t.count || 0), one) + ", tax " + money(t.tax));
+    };
+    card("bd-sales", d.sales || {}, "sale");
+    card("bd-credit", d.credit_notes || {}, "credit note");
+    card("bd-net", d.net || {}, "document");
+    const bands = d.bands || [];
+    const body = el("tbody", { id: "bands-rows" });
+    const neg = (t) => (roughly(t) < 0 ? " negative" : "");
+    for (const b of bands) {
+      body.append(el("tr", {},
+        el("th", { scope: "row" }, "Band " + b.band),
+        el("td", { class: "num" }, rateText(b.rate)),
+        el("td", { class: "num" }, wholeNumber(b.count)),
+        el("td", { class: "num" + neg(b.taxable) }, money(b.taxable)),
+        el("td", { class: "num" + neg(b.tax) }, money(b.tax))));
+    }
+    $("bands-rows").replaceWith(body);
+    const foot = el("tfoot", { id: "bands-foot" });
+    if (bands.length) {
+      foot.append(el("tr", { class: "total-row" },
+        el("th", { scope: "row", colspan: "3" }, "Total"),
+        el("td", { class: "num" }, money((d.totals || {}).taxable)),
+        el("td", { class: "num" }, money((d.totals || {}).tax))));
+    }
+    $("bands-foot").replaceWith(foot);
+    $("bands-empty").hidden = bands.length > 0;
+    $("bands-table").classList.toggle("is-empty", !bands.length);
+  }
+
+  function applyBandSettings() {
+    const values = formValues($("bands-filters"), BAND_SETTINGS);
+    if (values.from && values.to && values.from > values.to) {
+      showError("The \"From date\" is after the \"To date\". Swap them or choose again.",
+                "tax-bands");
+      return;
+    }
+    const query = queryOf(values, BAND_SETTINGS);
+    replaceHash("#tax-bands" + (query ? "?" + query : ""));
+    routeSeq += 1;
+    clearTimeout(viewTimer);
+    loadTaxBands(routeSeq, new URLSearchParams(query));
+  }
+
+  // ---------------------------------------------------------------- customer PIN (ProTax)
+
+  const PIN_PATTERN = /^[A-Za-z]\d{9}[A-Za-z]$/;
+
+  async function lookUpPin() {
+    const input = $("pin-input");
+    const result = $("pin-result");
+    const pin = input.value.trim().toUpperCase();
+    result.className = "pin-result";
+    if (!PIN_PATTERN.test(pin)) {
+      input.setAttribute("aria-invalid", "true");
+      result.classList.add("bad");
+      result.textContent = "A KRA PIN is a letter, 9 digits and a letter, like P051234567A.";
+      return;
+    }
+    input.removeAttribute("aria-invalid");
+    input.value = pin;
+    const button = $("pin-check");
+    button.disabled = true;
+    result.textContent = "Asking ProTax about " + pin + "…";
+    const answer = await api("GET", "/api/dashboard/customers?pin=" + encodeURIComponent(pin));
+    button.disabled = false;
+    if (!answer.ok) {
+      result.classList.add("bad");
+      result.textContent = answer.message;
+      return;
+    }
+    result.textContent = "";
+    if (answer.data.found) {
+      result.classList.add("ok");
+      result.append(el("strong", {}, answer.data.name || "A registered taxpayer"),
+                    " — " + pin + " is registered with KRA.");
+    } else {
+      result.classList.add("bad");
+      result.append(el("strong", {}, "Not found: "),
+                    "KRA has no taxpayer with PIN " + pin + ". Check it with the customer.");
+    }
+  }
+
   // ---------------------------------------------------------------- wiring
 
   function onSubmit(id, fn) {
@@ -1076,7 +1445,7 @@
     }
 
     onSubmit("invoice-filters", applyInvoiceFilters);
-    for (const name of ["state", "payment_mode", "pos_id", "from", "to"]) {
+    for (const name of ["kind", "state", "payment_mode", "pos_id", "from", "to"]) {
       $("invoice-filters").elements[name].addEventListener("change", applyInvoiceFilters);
     }
     $("f-clear").addEventListener("click", () => {
@@ -1101,6 +1470,11 @@
     for (const name of ["period", "pos_id", "payment_mode", "from", "to"]) {
       $("report-filters").elements[name].addEventListener("change", applyReportSettings);
     }
+    onSubmit("bands-filters", applyBandSettings);
+    for (const name of BAND_SETTINGS) {
+      $("bands-filters").elements[name].addEventListener("change", applyBandSettings);
+    }
+    onSubmit("pin-form", lookUpPin);
     onSubmit("recon-filters", applyReconciliationDates);
     for (const name of ["from", "to"]) {
       $("recon-filters").elements[name].addEventListener("change", applyReconciliationDates);

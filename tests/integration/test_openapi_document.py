@@ -29,7 +29,7 @@ from app.domain import validation
 from app.server import openapi
 from app.server.app import make_app
 from app.server.deps import ServerDeps
-from app.server.invoice_api import MAX_BODY
+from app.server.invoice_api import DEPS, MAX_BODY
 from app.server.pages import ASSETS
 from tests.conftest import wait_for
 from tests.integration.conftest import KEY, POS_ID, Utility, configure_pos, invoice
@@ -497,11 +497,15 @@ async def _dashboard_api_answers(client: Client, cookie: dict[str, str],
     assert "from" in (await get(f"{DASHBOARD}export/sales.xlsx", EXPORT, 400,
                                 **{"from": "x"}))["errors"]
 
+    await _kenya_dashboard_answers(client, get, rejected)
+
     # without a session: 401 everywhere; another method: 405
     urls = {f"{DASHBOARD}overview": None, f"{DASHBOARD}pos": None, LIST: None,
             f"{DASHBOARD}invoices/{rejected}": DETAIL, sales: None, reconciliation: None,
             f"{DASHBOARD}charts/daily.svg": None, f"{DASHBOARD}charts/hourly.svg": None,
-            f"{DASHBOARD}export/invoices.csv": EXPORT}
+            f"{DASHBOARD}export/invoices.csv": EXPORT, f"{DASHBOARD}authority": None,
+            f"{DASHBOARD}customers": None, f"{DASHBOARD}reports/tax-bands": None,
+            f"{DASHBOARD}invoices/{rejected}/receipt-qr.svg": RECEIPT_QR}
     for url, path in urls.items():
         await client.send("GET", url, path or url, 401)
         await client.send("PUT", url, path or url, 405, headers=csrf)
@@ -520,6 +524,44 @@ async def _dashboard_api_answers(client: Client, cookie: dict[str, str],
             if method == "GET":
                 unseen.discard("403")
             assert not unseen, (method, path, sorted(unseen))
+
+
+RECEIPT_QR = f"{DASHBOARD}invoices/{{invoice_id}}/receipt-qr.{{format}}"
+
+
+async def _kenya_dashboard_answers(client: Client, get: Any, invoice_id: int) -> None:
+    """The Kenya routes of the dashboard (dashboard_kenya.py). Their Kenya answers in full:
+    tests/integration/test_dashboard_kenya_api.py; here every documented status once."""
+    authority, customers = f"{DASHBOARD}authority", f"{DASHBOARD}customers"
+    bands = f"{DASHBOARD}reports/tax-bands"
+    assert (await get(authority, authority))["data"]["upstream"] == "kpra"
+    await get(customers, customers, 404, pin="P051234567A")
+    await get(bands, bands)
+    assert "from" in (await get(bands, bands, 400, **{"from": "soon"}))["errors"]
+    for fmt in ("svg", "png"):
+        await get(f"{DASHBOARD}invoices/{invoice_id}/receipt-qr.{fmt}", RECEIPT_QR)
+    await get(f"{DASHBOARD}invoices/999999/receipt-qr.svg", RECEIPT_QR, 404)
+    await get(f"{DASHBOARD}invoices/{invoice_id}/receipt-qr.gif", RECEIPT_QR, 404)
+    for name in ("tax-bands.csv", "tax-bands.xlsx"):
+        await get(f"{DASHBOARD}export/{name}", EXPORT)
+    # as with ProTax (Core fills these in from settings.upstream and the Facade)
+    deps = client.utility.core._runner.app[DEPS]
+
+    async def look_up(pin: str) -> dict | None:
+        if pin == "A000000000Z":
+            raise RuntimeError("ProTax did not answer")
+        return {"name": "Mombasa Auto Spares Ltd"} if pin == "P051234567A" else None
+
+    saved = deps.upstream, deps.lookup_customer
+    deps.upstream, deps.lookup_customer = "protax", look_up
+    try:
+        assert (await get(customers, customers, pin="p051234567a"))["data"]["found"]
+        assert not (await get(customers, customers, pin="P000000000X"))["data"]["found"]
+        await get(customers, customers, 400, pin="P05")
+        await get(customers, customers, 502, pin="A000000000Z")
+        await get(authority, authority)
+    finally:
+        deps.upstream, deps.lookup_customer = saved
 
 
 async def _state(client: Client, number: str, state: str, pos_id: str = POS_ID) -> bool:

@@ -88,6 +88,7 @@ def _only(media_type: str) -> dict[str, Any]:
 BY_MEDIA_TYPE = {media: schemathesis.openapi.from_dict(_only(media)) for media in INVOICE_TYPES}
 OPERATIONS = [  # (operation label, request media type or None)
     *(("POST /api/invoice", media) for media in INVOICE_TYPES),
+    ("POST /api/credit-note", None), ("POST /api/item", None), ("POST /api/stock", None),
     ("GET /api/invoices/{pos_id}/{invoice_no}", None), ("GET /api/qr", None),
     ("GET /api/health", None), ("GET /", None), ("GET /api/openapi.json", None),
     ("GET /login.html", None), ("GET /dashboard.html", None), ("GET /web/{name}", None),
@@ -102,6 +103,9 @@ OPERATIONS = [  # (operation label, request media type or None)
     ("GET /api/dashboard/reports/sales", None), ("GET /api/dashboard/reports/reconciliation", None),
     ("GET /api/dashboard/charts/daily.svg", None), ("GET /api/dashboard/charts/hourly.svg", None),
     ("GET /api/dashboard/export/{name}.{format}", None),
+    ("GET /api/dashboard/authority", None), ("GET /api/dashboard/customers", None),
+    ("GET /api/dashboard/reports/tax-bands", None),
+    ("GET /api/dashboard/invoices/{invoice_id}/receipt-qr.{format}", None),
 ]
 
 
@@ -226,7 +230,7 @@ def _made_real(case: schemathesis.Case, server: LiveServer) -> None:
     if case.path_parameters and "invoice_id" in case.path_parameters:
         generated = case.path_parameters["invoice_id"]  # odd: kept (maybe a fuzzed invoice)
         if not (isinstance(generated, int) and generated % 2):
-            case.path_parameters = {"invoice_id": server.known_id}
+            case.path_parameters = {**case.path_parameters, "invoice_id": server.known_id}
     if isinstance(case.body, dict) and not case.path.startswith("/api/dashboard/"):
         case.body = {**case.body, "ntn": NTN, "pos_id": POS_ID, "key": KEY}
     if case.path_parameters and "pos_id" in case.path_parameters:
