@@ -91,7 +91,17 @@ async def utility(upstream: Upstream, sandbox: Any, tmp_path: Path) -> AsyncIter
     running = await Running(upstream, sandbox, data_dir).start()
     yield running
     await running.stop()
+    assert_no_secret_in(data_dir, upstream.secrets())
     upstream.forget()
+
+
+def assert_no_secret_in(folder: Path, secrets: list[str]) -> None:
+    """No key, token or password in the database, the logs, the config or anything else the
+    utility wrote (they belong in the OS keyring only)."""
+    assert secrets, "the test knows the secrets it looks for"
+    leaks = sorted({f"{path.relative_to(folder)}" for path in folder.rglob("*") if path.is_file()
+                    for secret in secrets if secret.encode() in path.read_bytes()})
+    assert leaks == [], f"a secret is written in {leaks}"
 
 
 async def _warm_up(utility: Running) -> None:

@@ -60,6 +60,15 @@ class Upstream:
     def till_auth(self) -> dict:
         return {"ntn": self.ntn, "pos_id": self.pos_id, "key": self.till_key}
 
+    def secrets(self) -> list[str]:
+        """Every secret configure() put in the keyring (none may appear in the data folder)."""
+        stored = keystore.load_key(self.name, self.ntn, self.pos_id) or ""
+        try:
+            values = [v for v in json.loads(stored).values() if isinstance(v, str)]
+        except (ValueError, AttributeError):
+            values = [stored]
+        return [v for v in values if len(v) >= 8]
+
     def forget(self) -> None:
         """Remove what configure() put in the keyring (the run's keyring is shared by every
         test; another test may expect an empty one)."""
@@ -149,6 +158,13 @@ class KraAgent(_Kenya):
         _configure(data_dir, self.name, self.ntn, self.pos_id, json.dumps({
             "integration_token": self.till_key, "client_id": pos["client_id"],
             "client_secret": pos["client_secret"]}))
+
+    def secrets(self) -> list[str]:
+        from app.sandbox import kra_agent
+        account = json.loads(keystore.load_key(self.name, "account", kra_agent.DEFAULT_EMAIL)
+                             or "{}")
+        return super().secrets() + [account[name] for name in (
+            "password", "access_token", "refresh_token") if account.get(name)]
 
     def forget(self) -> None:
         from app.sandbox import kra_agent
