@@ -1,4 +1,5 @@
-"""`rims-utility sandbox kpra` and `sandbox kra-agent`: run a sandbox in the foreground until stopped.
+"""`rims-utility sandbox kpra`, `sandbox kra-agent` and `sandbox protax`: run a sandbox in the
+foreground until stopped.
 
 Prints where to send invoices, where the control routes are and which CA to trust, so a
 shopkeeper (practice mode) or a developer can point the utility at it.
@@ -9,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from app.sandbox.kpra import KpraSandbox
 from app.sandbox.kra_agent import DEFAULT_EMAIL, DEFAULT_PASSWORD, KraAgentSandbox
+from app.sandbox.protax import DEFAULT_KEY, ProTaxSandbox
+from app.sandbox.server import SandboxServer
 
 
 async def run_kpra_sandbox(
@@ -20,14 +24,8 @@ async def run_kpra_sandbox(
 ) -> None:
     """Serve until cancelled, SIGINT or SIGTERM; `http_port=None` picks a free port."""
     sandbox = KpraSandbox(Path(data_dir))
-    await sandbox.start(host=host, port=port, http_port=http_port or 0)
-    try:
-        print(f"KPRA sandbox endpoint (HTTPS): {sandbox.endpoint_url}", flush=True)
-        print(f"Sandbox control (HTTP): {sandbox.control_url}", flush=True)
-        print(f"CA certificate to trust: {sandbox.ca_file}", flush=True)
-        await _until_signalled()
-    finally:
-        await sandbox.stop()
+    await _serve(sandbox, host, port, http_port,
+                 lambda: f"KPRA sandbox endpoint (HTTPS): {sandbox.endpoint_url}")
 
 
 async def run_kra_agent_sandbox(
@@ -36,18 +34,37 @@ async def run_kra_agent_sandbox(
     """`rims-utility sandbox kra-agent`: serve the KRA Agent sandbox until cancelled, SIGINT or
     SIGTERM; `http_port=None` picks a free port."""
     sandbox = KraAgentSandbox(Path(data_dir))
+    await _serve(sandbox, host, port, http_port,
+                 lambda: f"KRA Agent sandbox API (HTTPS): {sandbox.base_url}",
+                 f"Test account: {DEFAULT_EMAIL} / {DEFAULT_PASSWORD}")
+
+
+async def run_protax_sandbox(
+    port: int, http_port: int | None, data_dir: Path, host: str = "127.0.0.1"
+) -> None:
+    """`rims-utility sandbox protax`: serve until cancelled, SIGINT or SIGTERM."""
+    sandbox = ProTaxSandbox(Path(data_dir))
+    await _serve(sandbox, host, port, http_port,
+                 lambda: f"ProTax sandbox API (HTTPS): {sandbox.base_url}",
+                 f"API key (X-API-Key): {DEFAULT_KEY}")
+
+
+async def _serve(sandbox: SandboxServer, host: str, port: int, http_port: int | None,
+                 api_line: Callable[[], str], *extra_lines: str) -> None:
+    """Start `sandbox`, print where its API is (`api_line()`, once it listens), its control
+    URL, the CA to trust and `extra_lines`; serve until signalled or cancelled, then stop."""
     await sandbox.start(host=host, port=port, http_port=http_port or 0)
     try:
-        print(f"KRA Agent sandbox API (HTTPS): {sandbox.base_url}", flush=True)
-        print(f"Sandbox control (HTTP): {sandbox.control_url}", flush=True)
-        print(f"CA certificate to trust: {sandbox.ca_file}", flush=True)
-        print(f"Test account: {DEFAULT_EMAIL} / {DEFAULT_PASSWORD}", flush=True)
-        await _until_signalled()
+        lines = [api_line(), f"Sandbox control (HTTP): {sandbox.control_url}",
+                 f"CA certificate to trust: {sandbox.ca_file}", *extra_lines]
+        for line in lines:
+            print(line, flush=True)
+        await until_signalled()
     finally:
         await sandbox.stop()
 
 
-async def _until_signalled() -> None:
+async def until_signalled() -> None:
     """Wait for SIGINT/SIGTERM where the loop supports handlers (not on Windows, where
     Ctrl+C reaches asyncio.run as a cancellation instead)."""
     loop = asyncio.get_running_loop()
@@ -62,4 +79,3 @@ async def _until_signalled() -> None:
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
-

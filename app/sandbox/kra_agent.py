@@ -42,53 +42,39 @@ Quirks of the document, and what the sandbox does about them:
 
 from __future__ import annotations
 
-import asyncio
-import ssl
+import functools
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from app.sandbox.faults import Fault, FaultPlan
+from app.sandbox.faults import Fault, FaultDecision
 from app.sandbox.kra_agent_api import FORM, Refused, fail
 from app.sandbox.kra_agent_checks import read_form
 from app.sandbox.kra_agent_control import control_app
 from app.sandbox.kra_agent_sales import KraAgentApi, request_keys
 from app.sandbox.kra_agent_store import DEFAULT_EMAIL, DEFAULT_PASSWORD, STATE_FILE, Store
 from app.sandbox.kra_agent_views import pos_view, recorded_count, records
-from app.sandbox.tls import TlsFiles, ensure_certificates, server_ssl_context
+from app.sandbox.server import SandboxServer
 
 __all__ = ["DEFAULT_EMAIL", "DEFAULT_PASSWORD", "KraAgentSandbox"]
 
 API_BASE = "/kra-agent/api/v1"
 CHECKER_PATH = "/kra-agent/sale/invoice-checker/{token}"
-SHUTDOWN_TIMEOUT = 2.0
 DEFAULT_SHOWS = 2  # a pending sale with no rule completes on its 2nd /saleShow
 
 
-class KraAgentSandbox:
+class KraAgentSandbox(SandboxServer):
     """The fake KRA Agent: an HTTPS API, a plain-HTTP control port, records and faults."""
 
     def __init__(self, data_dir: Path, *, token_lifetime: float = 3600.0) -> None:
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(data_dir)
         self.store = Store(self.data_dir / STATE_FILE)
-        self.faults = FaultPlan()
         self.token_lifetime = token_lifetime
         self.pending: dict[str, Any] = {"count": 0, "after_seconds": None, "after_shows": None}
         self._api = KraAgentApi(self)
-        self._tls: TlsFiles | None = None
-        self._ssl: ssl.SSLContext | None = None
-        self._https_runner: web.AppRunner | None = None
-        self._http_runner: web.AppRunner | None = None
-        self._https_site: web.TCPSite | None = None
-        self._host = "127.0.0.1"
-        self._ports: tuple[int, int] | None = None
-        self._down_lock = asyncio.Lock()
-        self._in_flight = 0
-        self._peers: set[object] = set()
 
-    # -- Python API -------------------------------------------------------------------
+    # -- Python API (server.py: ports, URLs, outages, connection counts) ----------------
 
     @property
     def token_lifetime(self) -> float:
@@ -168,121 +154,13 @@ class KraAgentSandbox:
         return records(self.store)
 
     @property
-    def connections_seen(self) -> int:
-        """Client connections (TLS handshakes) that made requests to the HTTPS port since start."""
-        return len(self._peers)
-
-    @property
-    def in_flight(self) -> int:
-        return self._in_flight
-
-    @property
-    def https_port(self) -> int:
-        return self._started()[0]
-
-    @property
-    def http_port(self) -> int:
-        return self._started()[1]
-
-    @property
-    def origin(self) -> str:
-        """https://127.0.0.1:PORT (what the seed calls BASE_URL)."""
-        return f"https://{_url_host(self._host)}:{self.https_port}"
-
-    @property
     def base_url(self) -> str:
         return self.origin + API_BASE
 
-    @property
-    def control_url(self) -> str:
-        return f"http://{_url_host(self._host)}:{self.http_port}/_sandbox"
-
-    @property
-    def ca_file(self) -> Path:
-        if self._tls is None:
-            raise RuntimeError("sandbox not started")
-        return self._tls.ca_pem
-
-    @property
-    def tls_dir(self) -> Path:
-        return self.data_dir / "tls"
-
-    @property
-    def down(self) -> bool:
-        return self.faults.down
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0, http_port: int = 0) -> None:
-        """Listen: HTTPS API on `port`, plain-HTTP control on `http_port` (0 = any)."""
-        if self._https_runner is not None:
-            raise RuntimeError("sandbox already started")
-        self._host = "127.0.0.1" if host == "localhost" else host
-        self._tls = await asyncio.to_thread(ensure_certificates, self.tls_dir)
-        self._ssl = server_ssl_context(self._tls)
-        self._https_runner = web.AppRunner(self._https_app(), shutdown_timeout=SHUTDOWN_TIMEOUT)
-        self._http_runner = web.AppRunner(control_app(self), shutdown_timeout=SHUTDOWN_TIMEOUT)
-        try:
-            await self._https_runner.setup()
-            await self._http_runner.setup()
-            https_port = await self._open_https(port)
-            http_site = web.TCPSite(self._http_runner, self._host, http_port)
-            await http_site.start()
-            self._ports = (https_port, http_site.port)
-            self.faults.down = False
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def stop(self) -> None:
-        runners = (self._http_runner, self._https_runner)
-        self._http_runner = self._https_runner = self._https_site = None
-        self._ports = None
-        for runner in runners:
-            if runner is not None:
-                await runner.cleanup()
-
-    async def set_down(self, down: bool) -> None:
-        """Simulate an outage: stop the HTTPS site (connections refused) or bring it back."""
-        async with self._down_lock:
-            runner = self._https_runner
-            if runner is None or runner.server is None or self._ports is None:
-                raise RuntimeError("sandbox not started")
-            if down:
-                self.faults.down = True
-                if self._https_site is not None:
-                    await self._https_site.stop()
-                    self._https_site = None
-                for connection in runner.server.connections:
-                    connection.force_close()
-            else:
-                if self._https_site is None:
-                    await self._open_https(self._ports[0])
-                self.faults.down = False
-
     async def reset_faults(self) -> None:
         """Clear every fault (an outage too) and the pending-sales plan."""
-        self.faults.reset()
         self.set_pending_sales(0)
-        if self._ports is not None:
-            await self.set_down(False)
-
-    async def __aenter__(self) -> KraAgentSandbox:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    def _started(self) -> tuple[int, int]:
-        if self._ports is None:
-            raise RuntimeError("sandbox not started")
-        return self._ports
-
-    async def _open_https(self, port: int) -> int:
-        assert self._https_runner is not None
-        site = web.TCPSite(self._https_runner, self._host, port, ssl_context=self._ssl)
-        await site.start()
-        self._https_site = site
-        return site.port
+        await super().reset_faults()
 
     # -- the HTTPS application --------------------------------------------------------
 
@@ -311,53 +189,40 @@ class KraAgentSandbox:
         app.router.add_get(CHECKER_PATH, api.invoice_checker)
         return app
 
+    def _control_app(self) -> web.Application:
+        return control_app(self)
+
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        self._in_flight += 1
-        transport = request.transport
-        if transport is not None:
-            self._peers.add(transport.get_extra_info("peername"))
-        try:
-            if not request.path.startswith(API_BASE + "/"):
-                return await handler(request)
-            return await self._api_request(request, handler)
-        finally:
-            self._in_flight -= 1
+        if not request.path.startswith(API_BASE + "/"):
+            return await self._counted(request, handler)
+        arrive = functools.partial(self._arrive, handler=handler)
+        return await self._counted(
+            request, functools.partial(self._faulted, arrive=arrive, respond=self._respond))
 
-    async def _api_request(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        """Faults first (faults.py), then parse, count, and the endpoint itself."""
-        decision = self.faults.take()
-        if decision.fault is Fault.DOWN:
-            request.protocol.force_close()
-            return web.Response()
+    async def _arrive(self, request: web.Request, handler: Any) -> Any:
+        """Parse the form (kept on the request for the endpoint), count the request; the
+        endpoint's handler is what `_respond` gets."""
         form, problem = await read_form(request)
         request[FORM] = (form, problem)
         endpoint = request.path[len(API_BASE):]
         self.store.note_request(endpoint, request_keys(request.path, form))
-        if decision.fault is Fault.RESET:
-            # The connection breaks before the request is handled: nothing recorded.
-            request.protocol.force_close()
-            return web.Response()
-        if decision.hold > 0:
-            await asyncio.sleep(decision.hold)
+        return handler
+
+    async def _respond(self, request: web.Request, decision: FaultDecision,
+                       handler: Any) -> web.StreamResponse:
+        """An armed fault's answer, or the endpoint's."""
         if decision.fault is Fault.FAIL:
-            response: web.StreamResponse = fail(500, "Server Error")
-        elif decision.fault is Fault.RATE_LIMIT:
-            response = fail(429, "Too Many Attempts.",
-                            headers={"Retry-After": decision.retry_after_header})
-        elif decision.fault is Fault.UNAUTHORIZED:
-            response = fail(401, "Unauthenticated.")
-        elif decision.fault is Fault.REJECT:
-            response = fail(422, "The data was refused (practice sandbox: reject_next).",
-                            {"sales": ["refused by the practice sandbox (reject_next)"]})
-        else:
-            response = await self._handle(request, handler)
-        if decision.delay > 0:
-            await asyncio.sleep(decision.delay)
-        if decision.fault is Fault.DROP:
-            # Handled (maybe recorded); the answer is lost on the way back.
-            request.protocol.force_close()
-        return response
+            return fail(500, "Server Error")
+        if decision.fault is Fault.RATE_LIMIT:
+            return fail(429, "Too Many Attempts.",
+                        headers={"Retry-After": decision.retry_after_header})
+        if decision.fault is Fault.UNAUTHORIZED:
+            return fail(401, "Unauthenticated.")
+        if decision.fault is Fault.REJECT:
+            return fail(422, "The data was refused (practice sandbox: reject_next).",
+                        {"sales": ["refused by the practice sandbox (reject_next)"]})
+        return await self._handle(request, handler)
 
     async def _handle(self, request: web.Request, handler: Any) -> web.StreamResponse:
         try:
@@ -370,10 +235,3 @@ class KraAgentSandbox:
         except web.HTTPNotFound:
             return fail(404, f"The route {request.path} could not be found.")
 
-
-def _url_host(host: str) -> str:
-    if host in ("", "0.0.0.0", "127.0.0.1"):
-        return "127.0.0.1"
-    if host in ("::", "::1"):
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host

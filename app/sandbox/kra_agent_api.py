@@ -135,6 +135,13 @@ class AuthApi:
         access, refresh = self.store.issue_tokens(user["id"], self.sandbox.token_lifetime)
         return {"id": user["id"], "name": user["name"], "email": user["email"]}, access, refresh
 
+    def _signed_in(self, user: dict[str, Any]) -> web.Response:
+        """/auth/login's answer: the user and a new access + refresh token."""
+        shown, access, refresh = self._session(user)
+        data = {"user": shown, "user_id": user["id"], "access_token": access,
+                "refresh_token": refresh}
+        return json_response({"status": True, "data": data})
+
     async def register(self, request: web.Request) -> web.Response:
         name, email, password = self.required(self.form(request), "organization_name", "email",
                                               "password")
@@ -152,10 +159,7 @@ class AuthApi:
         user = self.store.user_by_email(email)
         if user is None or not self.store.password_ok(user, password):
             raise Refused(fail(401, "Invalid credentials."))
-        shown, access, refresh = self._session(user)
-        data = {"user": shown, "user_id": user["id"], "access_token": access,
-                "refresh_token": refresh}
-        return json_response({"status": True, "data": data})
+        return self._signed_in(user)
 
     async def refresh(self, request: web.Request) -> web.Response:
         """The seed shows no answer: we answer like /auth/login (new access + refresh token)."""
@@ -164,10 +168,7 @@ class AuthApi:
         user = self.store["users"].get(str(user_id)) if user_id is not None else None
         if user is None:
             raise Refused(fail(401, "Invalid refresh token."))
-        shown, access, refresh = self._session(user)
-        data = {"user": shown, "user_id": user["id"], "access_token": access,
-                "refresh_token": refresh}
-        return json_response({"status": True, "data": data})
+        return self._signed_in(user)
 
     async def forgot_password(self, request: web.Request) -> web.Response:
         (email,) = self.required(self.form(request), "email")

@@ -175,6 +175,18 @@ def _tax_ok(taxable: Decimal, rate: Decimal, tax: Decimal) -> bool:
     return _close(tax, inclusive, TOLERANCE) or _close(tax, exclusive, TOLERANCE)
 
 
+def _item_list(doc: Mapping[str, Any], prefix: str, errors: Errors) -> list[Any]:
+    """The document's itemList (a non-empty list, as many as totItemCnt says), or []."""
+    lines = doc.get("itemList")
+    if not isinstance(lines, list) or not lines:
+        add(errors, f"{prefix}itemList", "The itemList must be a non-empty list.")
+        lines = []
+    count = number(doc.get("totItemCnt"))
+    if count is None or count != len(lines):
+        add(errors, f"{prefix}totItemCnt", f"The totItemCnt must be {len(lines)} (items in itemList).")
+    return lines
+
+
 def check_transaction(doc: Any, prefix: str, errors: Errors, *, date_field: str,
                       receipt_types: tuple[str, ...]) -> None:
     """A sale, credit note or purchase: fields, lines and the arithmetic the header shows.
@@ -192,13 +204,7 @@ def check_transaction(doc: Any, prefix: str, errors: Errors, *, date_field: str,
         add(errors, f"{prefix}rcptTyCd", f"The rcptTyCd must be {' or '.join(receipt_types)}.")
     need_date(doc, date_field, prefix, errors, 8)
     need_date(doc, "cfmDt", prefix, errors, 14)
-    lines = doc.get("itemList")
-    if not isinstance(lines, list) or not lines:
-        add(errors, f"{prefix}itemList", "The itemList must be a non-empty list.")
-        lines = []
-    count = number(doc.get("totItemCnt"))
-    if count is None or count != len(lines):
-        add(errors, f"{prefix}totItemCnt", f"The totItemCnt must be {len(lines)} (items in itemList).")
+    lines = _item_list(doc, prefix, errors)
     rates: dict[str, Decimal] = {}
     band_taxable: dict[str, Decimal] = {}
     band_tax: dict[str, Decimal] = {}
@@ -275,13 +281,7 @@ def check_stock_io(doc: Any, errors: Errors) -> None:
     for name in ("sarNo", "sarTyCd", "regTyCd"):
         need_text(doc, name, prefix, errors)
     need_date(doc, "ocrnDt", prefix, errors, 8)
-    lines = doc.get("itemList")
-    if not isinstance(lines, list) or not lines:
-        add(errors, f"{prefix}itemList", "The itemList must be a non-empty list.")
-        lines = []
-    count = number(doc.get("totItemCnt"))
-    if count is None or count != len(lines):
-        add(errors, f"{prefix}totItemCnt", f"The totItemCnt must be {len(lines)} (items in itemList).")
+    lines = _item_list(doc, prefix, errors)
     taxable_sum = tax_sum = Decimal(0)
     for index, line in enumerate(lines):
         if _check_line(line, f"{prefix}itemList.{index}.", {}, errors) is not None:

@@ -17,13 +17,13 @@
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
 
 from app.sandbox.kra_agent_store import DEFAULT_EMAIL
 from app.sandbox.rules import json_response
+from app.sandbox.server import ControlRoutes
 
 if TYPE_CHECKING:
     from app.sandbox.kra_agent import KraAgentSandbox
@@ -31,24 +31,21 @@ if TYPE_CHECKING:
 
 def control_app(sandbox: KraAgentSandbox) -> web.Application:
     control = _Control(sandbox)
-    app = web.Application()
-    app.router.add_routes([
-        web.get("/_sandbox", control.status),
+    return control.app([
         web.get("/_sandbox/records", control.records),
-        web.route("*", "/_sandbox/faults", control.faults),
-        web.route("*", "/_sandbox/down", control.down),
         web.route("*", "/_sandbox/token_lifetime", control.token_lifetime),
         web.route("*", "/_sandbox/pending_sales", control.pending_sales),
         web.post("/_sandbox/pos", control.pos),
         web.get("/_sandbox/reset_token", control.reset_token),
-        web.route("*", "/{tail:.*}", _https_required),
     ])
-    return app
 
 
-class _Control:
-    def __init__(self, sandbox: KraAgentSandbox) -> None:
-        self.sandbox = sandbox
+class _Control(ControlRoutes):
+    """The KRA Agent's /_sandbox/ handlers (faults and down: server.py)."""
+
+    HTTPS_REQUIRED: ClassVar[dict[str, Any]] = {"status": False, "message": "HTTPS required"}
+    ANY_METHOD_READS = True
+    sandbox: KraAgentSandbox
 
     async def status(self, request: web.Request) -> web.Response:
         sandbox = self.sandbox
@@ -67,75 +64,34 @@ class _Control:
     async def records(self, request: web.Request) -> web.Response:
         return json_response(self.sandbox.records())
 
-    async def faults(self, request: web.Request) -> web.Response:
-        if request.method == "POST":
-            changes = await _body(request)
-            down = changes.pop("down", None)
-            if down is not None and not isinstance(down, bool):
-                return _error("down: must be true or false")
-            try:
-                self.sandbox.faults.apply(changes)
-            except ValueError as exc:
-                return _error(str(exc))
-            if down is not None or changes.get("reset") is True:
-                await self.sandbox.set_down(bool(down))
-        return json_response(self.sandbox.faults.snapshot())
-
-    async def down(self, request: web.Request) -> web.Response:
-        if request.method == "POST":
-            down = (await _body(request)).get("down")
-            if not isinstance(down, bool):
-                return _error("down: must be true or false")
-            await self.sandbox.set_down(down)
-        return json_response({"down": self.sandbox.down})
-
     async def token_lifetime(self, request: web.Request) -> web.Response:
         if request.method == "POST":
             try:
-                self.sandbox.token_lifetime = (await _body(request)).get("seconds")
+                self.sandbox.token_lifetime = (await self.body(request)).get("seconds")
             except ValueError as exc:
-                return _error(str(exc))
+                return self.error(str(exc))
         return json_response({"seconds": self.sandbox.token_lifetime})
 
     async def pending_sales(self, request: web.Request) -> web.Response:
         if request.method == "POST":
-            body = await _body(request)
+            body = await self.body(request)
             try:
                 self.sandbox.set_pending_sales(body.get("count", 0), body.get("after_seconds"),
                                                body.get("after_shows"))
             except ValueError as exc:
-                return _error(str(exc))
+                return self.error(str(exc))
         return json_response(self.sandbox.pending)
 
     async def pos(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await self.body(request)
         email = body.pop("email", DEFAULT_EMAIL)
         if not isinstance(email, str) or not all(isinstance(v, str) for v in body.values()):
-            return _error("email and the POS fields must be strings")
+            return self.error("email and the POS fields must be strings")
         try:
             return json_response(self.sandbox.add_pos(email, **body))
         except (ValueError, TypeError) as exc:
-            return _error(str(exc))
+            return self.error(str(exc))
 
     async def reset_token(self, request: web.Request) -> web.Response:
         email = request.query.get("email", DEFAULT_EMAIL)
         return json_response({"email": email, "token": self.sandbox.reset_token(email)})
-
-
-def _error(message: str) -> web.Response:
-    return json_response({"error": message}, 400)
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.text() or "{}")
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        text = json.dumps({"error": "body must be a JSON object"})
-        raise web.HTTPBadRequest(text=text, content_type="application/json")
-    return body
-
-
-async def _https_required(request: web.Request) -> web.Response:
-    return json_response({"status": False, "message": "HTTPS required"}, 403)

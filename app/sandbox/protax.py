@@ -24,11 +24,8 @@ The QR links (`qr_code_url`) point at this sandbox's own https://…/qr/<id> rec
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import functools
 import logging
-import signal
-import ssl
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,22 +33,21 @@ from typing import Any
 
 from aiohttp import web
 
-from app.sandbox.faults import Fault, FaultDecision, FaultPlan
+from app.sandbox.faults import Fault, FaultDecision
 from app.sandbox.protax_api import Api, counted_key, routes
 from app.sandbox.protax_control import check_settings, control_app
 from app.sandbox.protax_rules import read_json, receipt_page
 from app.sandbox.protax_state import STATE_FILE, ApiError, State
 from app.sandbox.rules import json_response
-from app.sandbox.tls import TlsFiles, ensure_certificates, server_ssl_context
+from app.sandbox.server import SandboxServer
 
-__all__ = ["DEFAULT_KEY", "ProTaxSandbox", "run_protax_sandbox"]
+__all__ = ["DEFAULT_KEY", "ProTaxSandbox"]
 
 log = logging.getLogger(__name__)
 
 BASE_PATH = "/api/v2"
 DEFAULT_KEY = "ptx_test_sandbox_key_0001"
 KEY_PREFIXES = ("ptx_test_", "ptx_live_")
-SHUTDOWN_TIMEOUT = 2.0
 DEFAULT_SETTINGS: dict[str, Any] = {
     "etims_down": False,
     "processing_next": 0,
@@ -63,34 +59,22 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 
 
-class ProTaxSandbox:
+class ProTaxSandbox(SandboxServer):
     """The fake ProTax: an HTTPS API, a plain-HTTP control port, an account and faults."""
 
     def __init__(self, data_dir: Path, *, keys: list[str] | None = None,
                  examples: bool = True) -> None:
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(data_dir)
         self._keys: set[str] = set()
         for key in [DEFAULT_KEY] if keys is None else keys:
             self.add_key(key)
-        self.faults = FaultPlan()
         self.state = State(self.data_dir / STATE_FILE, examples=examples)
         self._settings = dict(DEFAULT_SETTINGS)
         self._api = Api(self)
         self._routes = routes(self._api)
         self._windows: dict[str, list[float]] = {}
-        self._tls: TlsFiles | None = None
-        self._ssl: ssl.SSLContext | None = None
-        self._https_runner: web.AppRunner | None = None
-        self._http_runner: web.AppRunner | None = None
-        self._https_site: web.TCPSite | None = None
-        self._host = "127.0.0.1"
-        self._ports: tuple[int, int] | None = None
-        self._down_lock = asyncio.Lock()
-        self._in_flight = 0
-        self._peers: set[object] = set()
 
-    # -- Python API -------------------------------------------------------------------
+    # -- Python API (server.py: ports, URLs, outages, connection counts) ----------------
 
     def add_key(self, key: str) -> None:
         """Accept another API key (`ptx_test_…` or `ptx_live_…`)."""
@@ -172,138 +156,32 @@ class ProTaxSandbox:
         return self.state.total_requests
 
     @property
-    def connections_seen(self) -> int:
-        """Client connections (TLS handshakes) that made requests since start."""
-        return len(self._peers)
-
-    @property
-    def in_flight(self) -> int:
-        return self._in_flight
-
-    @property
-    def https_port(self) -> int:
-        return self._started()[0]
-
-    @property
-    def http_port(self) -> int:
-        return self._started()[1]
-
-    @property
-    def origin(self) -> str:
-        return f"https://{_url_host(self._host)}:{self.https_port}"
-
-    @property
     def base_url(self) -> str:
         return self.origin + BASE_PATH
-
-    @property
-    def control_url(self) -> str:
-        return f"http://{_url_host(self._host)}:{self.http_port}/_sandbox"
 
     def qr_url(self, document_id: str) -> str:
         return f"{self.origin}/qr/{document_id}" if self._ports else f"/qr/{document_id}"
 
-    @property
-    def ca_file(self) -> Path:
-        if self._tls is None:
-            raise RuntimeError("sandbox not started")
-        return self._tls.ca_pem
-
-    @property
-    def tls_dir(self) -> Path:
-        return self.data_dir / "tls"
-
-    @property
-    def down(self) -> bool:
-        return self.faults.down
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0, http_port: int = 0) -> None:
-        """Listen: HTTPS API on `port`, plain-HTTP control on `http_port` (0 = any)."""
-        if self._https_runner is not None:
-            raise RuntimeError("sandbox already started")
-        self._host = "127.0.0.1" if host == "localhost" else host
-        self._tls = await asyncio.to_thread(ensure_certificates, self.tls_dir)
-        self._ssl = server_ssl_context(self._tls)
-        https_app = web.Application()
-        https_app.router.add_route("*", BASE_PATH + "/{tail:.*}", self._counted_endpoint)
-        https_app.router.add_get("/qr/{id}", self._qr_page)
-        self._https_runner = web.AppRunner(https_app, shutdown_timeout=SHUTDOWN_TIMEOUT)
-        self._http_runner = web.AppRunner(control_app(self), shutdown_timeout=SHUTDOWN_TIMEOUT)
-        try:
-            await self._https_runner.setup()
-            await self._http_runner.setup()
-            https_port = await self._open_https(port)
-            http_site = web.TCPSite(self._http_runner, self._host, http_port)
-            await http_site.start()
-            self._ports = (https_port, http_site.port)
-            self.faults.down = False
-            if not self.etims_down:
-                self.state.release_queue()
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def stop(self) -> None:
-        runners = (self._http_runner, self._https_runner)
-        self._http_runner = self._https_runner = self._https_site = None
-        self._ports = None
-        for runner in runners:
-            if runner is not None:
-                await runner.cleanup()
-
-    async def set_down(self, down: bool) -> None:
-        """The whole sandbox is out (connections refused) or back on the same port."""
-        async with self._down_lock:
-            runner = self._https_runner
-            if runner is None or runner.server is None or self._ports is None:
-                raise RuntimeError("sandbox not started")
-            if down:
-                self.faults.down = True
-                if self._https_site is not None:
-                    await self._https_site.stop()
-                    self._https_site = None
-                for connection in runner.server.connections:
-                    connection.force_close()
-            else:
-                if self._https_site is None:
-                    await self._open_https(self._ports[0])
-                self.faults.down = False
-
-    async def reset_faults(self) -> None:
-        self.faults.reset()
-        if self._ports is not None:
-            await self.set_down(False)
-
-    async def __aenter__(self) -> ProTaxSandbox:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    def _started(self) -> tuple[int, int]:
-        if self._ports is None:
-            raise RuntimeError("sandbox not started")
-        return self._ports
-
-    async def _open_https(self, port: int) -> int:
-        assert self._https_runner is not None
-        site = web.TCPSite(self._https_runner, self._host, port, ssl_context=self._ssl)
-        await site.start()
-        self._https_site = site
-        return site.port
-
     # -- the API (HTTPS) --------------------------------------------------------------
 
+    def _https_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", BASE_PATH + "/{tail:.*}", self._counted_endpoint)
+        app.router.add_get("/qr/{id}", self._qr_page)
+        return app
+
+    def _control_app(self) -> web.Application:
+        return control_app(self)
+
+    def _on_start(self) -> None:
+        """QUEUED invoices are signed at start unless eTIMS is (still) set down."""
+        if not self.etims_down:
+            self.state.release_queue()
+
     async def _counted_endpoint(self, request: web.Request) -> web.StreamResponse:
-        self._in_flight += 1
-        transport = request.transport
-        if transport is not None:
-            self._peers.add(transport.get_extra_info("peername"))
-        try:
-            return await self._endpoint(request)
-        finally:
-            self._in_flight -= 1
+        """Faults first, then route, parse, authenticate, rate-limit, handle."""
+        return await self._counted(
+            request, functools.partial(self._faulted, arrive=self._arrive, respond=self._answer))
 
     def _route(self, method: str, path: str) -> tuple[str, Any, str]:
         """(endpoint name, handler, id) for a request; ApiError 404/405 otherwise."""
@@ -319,12 +197,9 @@ class ProTaxSandbox:
                            extra={"allow": ", ".join(allowed)})
         raise ApiError(404, "not_found", f"No endpoint {method} {BASE_PATH}{path}.")
 
-    async def _endpoint(self, request: web.Request) -> web.StreamResponse:
-        """Faults first, then route, parse, authenticate, rate-limit, handle."""
-        decision = self.faults.take()
-        if decision.fault is Fault.DOWN:
-            request.protocol.force_close()
-            return web.Response()
+    async def _arrive(self, request: web.Request) -> Any:
+        """(endpoint, handler, id, body, problem) of a request, counted; an unknown route or
+        method is answered at once (404/405)."""
         path = "/" + request.match_info["tail"].rstrip("/")
         try:
             endpoint, handler, doc_id = self._route(request.method, path)
@@ -333,20 +208,11 @@ class ProTaxSandbox:
             return json_response(error.body(), error.status, headers)
         body, problem = await read_json(request)
         self.state.note_request(endpoint, *counted_key(endpoint, body))
-        if decision.fault is Fault.RESET:
-            request.protocol.force_close()
-            return web.Response()
-        if decision.hold > 0:
-            await asyncio.sleep(decision.hold)
-        response = await self._answer(decision, request, endpoint, handler, doc_id, body, problem)
-        if decision.delay > 0:
-            await asyncio.sleep(decision.delay)
-        if decision.fault is Fault.DROP:
-            request.protocol.force_close()  # handled (maybe recorded); the answer is lost
-        return response
+        return endpoint, handler, doc_id, body, problem
 
-    async def _answer(self, decision: FaultDecision, request: web.Request, endpoint: str,
-                      handler: Any, doc_id: str, body: Any, problem: str | None) -> web.Response:
+    async def _answer(self, request: web.Request, decision: FaultDecision,
+                      arrival: tuple[str, Any, str, Any, str | None]) -> web.Response:
+        endpoint, handler, doc_id, body, problem = arrival
         fault, headers = decision.fault, None
         try:
             if fault is Fault.FAIL:
@@ -402,42 +268,3 @@ class ProTaxSandbox:
             return web.Response(status=404, text="<h1>Not found</h1>", content_type="text/html")
         return web.Response(text=receipt_page(doc), content_type="text/html")
 
-
-def _url_host(host: str) -> str:
-    if host in ("", "0.0.0.0", "127.0.0.1"):
-        return "127.0.0.1"
-    if host in ("::", "::1"):
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
-
-
-async def run_protax_sandbox(
-    port: int, http_port: int | None, data_dir: Path, host: str = "127.0.0.1"
-) -> None:
-    """`rims-utility sandbox protax`: serve until cancelled, SIGINT or SIGTERM."""
-    sandbox = ProTaxSandbox(Path(data_dir))
-    await sandbox.start(host=host, port=port, http_port=http_port or 0)
-    try:
-        print(f"ProTax sandbox API (HTTPS): {sandbox.base_url}", flush=True)
-        print(f"Sandbox control (HTTP): {sandbox.control_url}", flush=True)
-        print(f"CA certificate to trust: {sandbox.ca_file}", flush=True)
-        print(f"API key (X-API-Key): {DEFAULT_KEY}", flush=True)
-        await _until_signalled()
-    finally:
-        await sandbox.stop()
-
-
-async def _until_signalled() -> None:
-    """Wait for SIGINT/SIGTERM where the loop supports handlers (as in sandbox/cli.py)."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    installed: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-    try:
-        await stop.wait()
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)

@@ -15,14 +15,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
 
 from app.sandbox.rules import json_response
+from app.sandbox.server import ControlRoutes
 
 if TYPE_CHECKING:
     from app.sandbox.protax import ProTaxSandbox
@@ -57,27 +57,25 @@ def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
 def control_app(sandbox: ProTaxSandbox) -> web.Application:
     """The plain-HTTP application driving `sandbox` through its Python API."""
     control = _Control(sandbox)
-    app = web.Application()
-    app.router.add_routes([
-        web.get("/_sandbox", control.status),
+    return control.app([
         web.get("/_sandbox/records", control.records),
-        web.get("/_sandbox/faults", control.faults),
-        web.post("/_sandbox/faults", control.faults),
-        web.get("/_sandbox/down", control.down),
-        web.post("/_sandbox/down", control.down),
         web.get("/_sandbox/settings", control.settings),
         web.post("/_sandbox/settings", control.settings),
         web.post("/_sandbox/keys", control.keys),
         web.post("/_sandbox/pins", control.pins),
         web.post("/_sandbox/next-ids", control.next_ids),
-        web.route("*", "/{tail:.*}", _https_required),
     ])
-    return app
 
 
-class _Control:
-    def __init__(self, sandbox: ProTaxSandbox) -> None:
-        self.sandbox = sandbox
+class _Control(ControlRoutes):
+    """ProTax's /_sandbox/ handlers (faults and down: server.py), errors in its API's shape."""
+
+    HTTPS_REQUIRED: ClassVar[dict[str, Any]] = {
+        "error": {"code": "https_required", "message": "HTTPS required"}}
+    sandbox: ProTaxSandbox
+
+    def error_payload(self, message: str) -> dict[str, Any]:
+        return {"error": {"code": "bad_control_request", "message": message}}
 
     async def status(self, request: web.Request) -> web.Response:
         from app.sandbox.protax import DEFAULT_KEY
@@ -103,76 +101,33 @@ class _Control:
             hook.pop("secret", None)
         return json_response(records)
 
-    async def faults(self, request: web.Request) -> web.Response:
-        if request.method == "POST":
-            changes = await _control_body(request)
-            down = changes.pop("down", None)
-            if down is not None and not isinstance(down, bool):
-                return _error("down: must be true or false")
-            try:
-                self.sandbox.faults.apply(changes)
-            except ValueError as exc:
-                return _error(str(exc))
-            if down is not None or changes.get("reset") is True:
-                await self.sandbox.set_down(bool(down))
-        return json_response(self.sandbox.faults.snapshot())
-
-    async def down(self, request: web.Request) -> web.Response:
-        if request.method == "POST":
-            down = (await _control_body(request)).get("down")
-            if not isinstance(down, bool):
-                return _error("down: must be true or false")
-            await self.sandbox.set_down(down)
-        return json_response({"down": self.sandbox.down})
-
     async def settings(self, request: web.Request) -> web.Response:
         if request.method == "POST":
             try:
-                self.sandbox.apply_settings(await _control_body(request))
+                self.sandbox.apply_settings(await self.body(request))
             except ValueError as exc:
-                return _error(str(exc))
+                return self.error(str(exc))
         return json_response(self.sandbox.settings)
 
     async def keys(self, request: web.Request) -> web.Response:
-        key = (await _control_body(request)).get("key")
+        key = (await self.body(request)).get("key")
         try:
             self.sandbox.add_key(key)
         except ValueError as exc:
-            return _error(str(exc))
+            return self.error(str(exc))
         return json_response({"added": True})
 
     async def pins(self, request: web.Request) -> web.Response:
-        body = await _control_body(request)
+        body = await self.body(request)
         pin, name = body.get("pin"), body.get("name")
         if not (isinstance(pin, str) and pin and isinstance(name, str) and name):
-            return _error("pin and name must be non-empty strings")
+            return self.error("pin and name must be non-empty strings")
         self.sandbox.add_pin(pin, name)
         return json_response({"pin": pin, "name": name})
 
     async def next_ids(self, request: web.Request) -> web.Response:
-        ids = (await _control_body(request)).get("ids")
+        ids = (await self.body(request)).get("ids")
         if not isinstance(ids, list) or not all(isinstance(i, str) and "_" in i for i in ids):
-            return _error("ids must be a list of ids such as inv_xyz789")
+            return self.error("ids must be a list of ids such as inv_xyz789")
         self.sandbox.reserve_ids(*ids)
         return json_response({"reserved": list(self.sandbox.state.reserved)})
-
-
-def _error(message: str) -> web.Response:
-    return json_response({"error": {"code": "bad_control_request", "message": message}}, 400)
-
-
-async def _control_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.text() or "{}")
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        text = json.dumps({"error": {"code": "bad_control_request",
-                                     "message": "body must be a JSON object"}})
-        raise web.HTTPBadRequest(text=text, content_type="application/json")
-    return body
-
-
-async def _https_required(request: web.Request) -> web.Response:
-    return json_response({"error": {"code": "https_required", "message": "HTTPS required"}},
-                         403)

@@ -7,11 +7,9 @@ its own tmp_path data dir.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,13 @@ from app.sandbox.cli import run_kpra_sandbox
 from app.sandbox.faults import Fault, FaultPlan
 from app.sandbox.kpra import KpraSandbox
 from app.sandbox.tls import ensure_certificates
+from tests.integration.sandbox_helpers import (
+    cancel_command,
+    client_ssl,
+    down_and_back,
+    run_sandbox,
+    start_command,
+)
 
 KEY = "KPRA@123a"
 # The seed's JSON example, in the live API's field names (sales_tax, date).
@@ -54,38 +59,9 @@ Reply = tuple[int, dict[str, Any], Any]
 Body = Callable[[KpraSandbox, aiohttp.ClientSession], Awaitable[None]]
 
 
-def client_ssl(ca_file: Path) -> ssl.SSLContext:
-    """A client context that trusts only the sandbox CA; hostname checks stay on."""
-    context = ssl.create_default_context(cafile=str(ca_file))
-    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
-    return context
-
-
-@contextlib.asynccontextmanager
-async def running(data_dir: Path, **kwargs: Any) -> AsyncIterator[KpraSandbox]:
-    sandbox = KpraSandbox(data_dir, **kwargs)
-    await sandbox.start()
-    try:
-        yield sandbox
-    finally:
-        await sandbox.stop()
-
-
-@contextlib.asynccontextmanager
-async def session_for(sandbox: KpraSandbox) -> AsyncIterator[aiohttp.ClientSession]:
-    connector = aiohttp.TCPConnector(ssl=client_ssl(sandbox.ca_file), force_close=True)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        yield session
-
-
 def run(data_dir: Path, body: Body, **kwargs: Any) -> None:
     """Start a sandbox and an HTTPS-verifying client session, run `body`, clean up."""
-
-    async def main() -> None:
-        async with running(data_dir, **kwargs) as sandbox, session_for(sandbox) as session:
-            await body(sandbox, session)
-
-    asyncio.run(main())
+    run_sandbox(KpraSandbox, data_dir, body, **kwargs)
 
 
 async def post(session: aiohttp.ClientSession, url: str, **kwargs: Any) -> Reply:
@@ -418,22 +394,9 @@ def test_delay_longer_than_client_timeout_still_records(tmp_path: Path) -> None:
 
 def test_down_refuses_connections_then_comes_back_on_the_same_port(tmp_path: Path) -> None:
     async def body(sandbox: KpraSandbox, session: aiohttp.ClientSession) -> None:
-        port = sandbox.https_port
-        await sandbox.set_down(True)
-        with pytest.raises(aiohttp.ClientConnectorError):
-            await send(sandbox, session, LIVE)
-        await sandbox.set_down(False)
-        assert sandbox.https_port == port
-        created(await send(sandbox, session, LIVE))
-        # The same through the control port.
-        url = f"{sandbox.control_url}/down"
-        assert await control(session, "POST", url, json={"down": True}) == {"down": True}
-        with pytest.raises(aiohttp.ClientConnectorError):
-            await send(sandbox, session, LIVE)
-        faults_url = f"{sandbox.control_url}/faults"
-        reset = await control(session, "POST", faults_url, json={"reset": True})
-        assert reset["down"] is False
-        assert (await send(sandbox, session, LIVE))[0] == 400  # duplicate: it is back
+        first, again = await down_and_back(sandbox, session, lambda: send(sandbox, session, LIVE))
+        created(first)
+        assert again[0] == 400  # duplicate: it is back
         assert sandbox.total_requests == 2
 
     run(tmp_path, body)
@@ -483,10 +446,10 @@ def test_control_routes_list_invoices_and_add_credentials(tmp_path: Path) -> Non
 
 def test_certificates_are_reused_across_sandboxes(tmp_path: Path) -> None:
     async def main() -> None:
-        async with running(tmp_path) as first:
+        async with KpraSandbox(tmp_path) as first:
             ca_bytes = first.ca_file.read_bytes()
             context = client_ssl(first.ca_file)  # the client trusts the first CA only
-        async with running(tmp_path) as second:
+        async with KpraSandbox(tmp_path) as second:
             assert second.ca_file.read_bytes() == ca_bytes
             connector = aiohttp.TCPConnector(ssl=context)
             async with aiohttp.ClientSession(connector=connector) as session:
@@ -524,14 +487,8 @@ def test_cli_prints_urls_and_stops_when_cancelled(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async def main() -> None:
-        task = asyncio.create_task(run_kpra_sandbox(0, None, tmp_path))
-        out = ""
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            out += capsys.readouterr().out
-            if out.count("\n") >= 3 or task.done():
-                break
-        endpoint, control_url, ca_file = (line.split(": ", 1)[1] for line in out.splitlines())
+        task, (endpoint, control_url, ca_file) = await start_command(
+            run_kpra_sandbox(0, None, tmp_path), 3, capsys)
         assert endpoint.startswith("https://127.0.0.1:")
         assert control_url.startswith("http://127.0.0.1:") and control_url.endswith("/_sandbox")
         connector = aiohttp.TCPConnector(ssl=client_ssl(Path(ca_file)))
@@ -539,9 +496,7 @@ def test_cli_prints_urls_and_stops_when_cancelled(
             created(await post(session, endpoint, json=LIVE))
             listing = await control(session, "GET", control_url + "/invoices")
             assert listing["total_requests"] == 1
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cancel_command(task)
         with pytest.raises(aiohttp.ClientConnectorError):  # stopped: nothing listens now
             async with aiohttp.ClientSession() as session:
                 await control(session, "GET", control_url + "/invoices")

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
-import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,13 @@ import pytest
 
 from app.sandbox.cli import run_kra_agent_sandbox
 from app.sandbox.kra_agent import DEFAULT_EMAIL, DEFAULT_PASSWORD, KraAgentSandbox
+from tests.integration.sandbox_helpers import (
+    cancel_command,
+    client_ssl,
+    down_and_back,
+    run_sandbox,
+    start_command,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "kra_agent" / "responses"
 Reply = tuple[int, Any, Any]
@@ -134,12 +139,6 @@ POS_SETUP = {
 # -- harness ---------------------------------------------------------------------------
 
 
-def client_ssl(ca_file: Path) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(ca_file))
-    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
-    return context
-
-
 def form(multipart: bool = True, **fields: Any) -> aiohttp.FormData:
     """`curl --form` fields: documents as JSON strings inside a field."""
     data = aiohttp.FormData(default_to_multipart=multipart)
@@ -210,24 +209,11 @@ class Kra:
             return await response.json()
 
 
-@contextlib.asynccontextmanager
-async def running(data_dir: Path) -> AsyncIterator[KraAgentSandbox]:
-    sandbox = KraAgentSandbox(data_dir)
-    await sandbox.start()
-    try:
-        yield sandbox
-    finally:
-        await sandbox.stop()
-
-
 def run(data_dir: Path, body: Callable[[Kra], Awaitable[None]]) -> None:
-    async def main() -> None:
-        async with running(data_dir) as sandbox:
-            connector = aiohttp.TCPConnector(ssl=client_ssl(sandbox.ca_file), force_close=True)
-            async with aiohttp.ClientSession(connector=connector) as session:
-                await body(Kra(sandbox, session))
+    async def with_client(sandbox: KraAgentSandbox, session: aiohttp.ClientSession) -> None:
+        await body(Kra(sandbox, session))
 
-    asyncio.run(main())
+    run_sandbox(KraAgentSandbox, data_dir, with_client)
 
 
 def same_shape(actual: Any, expected: Any, path: str = "$") -> None:
@@ -721,11 +707,9 @@ def test_each_fault_kind(tmp_path: Path) -> None:
         assert kra.sandbox.faults.fail_next == 1
         kra.sandbox.faults.reset()
         # Down: connections refused, then back on the same port.
-        assert await kra.control("POST", "/down", json={"down": True}) == {"down": True}
-        with pytest.raises(aiohttp.ClientConnectorError):
-            await kra.call("GET", "/saleGet")
-        await kra.control("POST", "/faults", json={"reset": True})
-        ok(await kra.call("GET", "/saleGet"))
+        for reply in await down_and_back(kra.sandbox, kra.session,
+                                         lambda: kra.call("GET", "/saleGet")):
+            ok(reply)
         async with kra.session.post(f"{kra.sandbox.control_url}/faults",
                                     json={"fail_next": -1}) as bad:
             assert bad.status == 400
@@ -797,14 +781,8 @@ def test_cli_prints_urls_and_stops_when_cancelled(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async def main() -> None:
-        task = asyncio.create_task(run_kra_agent_sandbox(0, None, tmp_path))
-        out = ""
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            out += capsys.readouterr().out
-            if out.count("\n") >= 4 or task.done():
-                break
-        base, control_url, ca_file, account = (line.split(": ", 1)[1] for line in out.splitlines())
+        task, (base, control_url, ca_file, account) = await start_command(
+            run_kra_agent_sandbox(0, None, tmp_path), 4, capsys)
         assert base.startswith("https://127.0.0.1:") and base.endswith("/kra-agent/api/v1")
         assert account == f"{DEFAULT_EMAIL} / {DEFAULT_PASSWORD}"
         connector = aiohttp.TCPConnector(ssl=client_ssl(Path(ca_file)))
@@ -814,8 +792,6 @@ def test_cli_prints_urls_and_stops_when_cancelled(
                 assert response.status == 200
             async with session.get(control_url) as response:
                 assert (await response.json())["requests"] == {"/auth/login": 1}
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cancel_command(task)
 
     asyncio.run(main())

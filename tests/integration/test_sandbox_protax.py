@@ -9,18 +9,24 @@ tests/fixtures/protax/responses/ (same keys, recursively, and same JSON types).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from app.sandbox.protax import DEFAULT_KEY, ProTaxSandbox, run_protax_sandbox
+from app.sandbox.cli import run_protax_sandbox
+from app.sandbox.protax import DEFAULT_KEY, ProTaxSandbox
+from tests.integration.sandbox_helpers import (
+    cancel_command,
+    client_ssl,
+    down_and_back,
+    run_sandbox,
+    start_command,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "protax" / "responses"
 DOC_KEY = "ptx_test_your_key"  # the document's placeholder keys, sent as written
@@ -55,35 +61,8 @@ Reply = tuple[int, Any, Any]
 Body = Callable[[ProTaxSandbox, aiohttp.ClientSession], Awaitable[None]]
 
 
-def client_ssl(ca_file: Path) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(ca_file))
-    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
-    return context
-
-
-@contextlib.asynccontextmanager
-async def running(data_dir: Path, **kwargs: Any) -> AsyncIterator[ProTaxSandbox]:
-    sandbox = ProTaxSandbox(data_dir, **kwargs)
-    await sandbox.start()
-    try:
-        yield sandbox
-    finally:
-        await sandbox.stop()
-
-
-@contextlib.asynccontextmanager
-async def session_for(sandbox: ProTaxSandbox) -> AsyncIterator[aiohttp.ClientSession]:
-    connector = aiohttp.TCPConnector(ssl=client_ssl(sandbox.ca_file), force_close=True)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        yield session
-
-
 def run(data_dir: Path, body: Body, **kwargs: Any) -> None:
-    async def main() -> None:
-        async with running(data_dir, **kwargs) as sandbox, session_for(sandbox) as session:
-            await body(sandbox, session)
-
-    asyncio.run(main())
+    run_sandbox(ProTaxSandbox, data_dir, body, **kwargs)
 
 
 async def call(session: aiohttp.ClientSession, sandbox: ProTaxSandbox, method: str, path: str,
@@ -692,19 +671,9 @@ def test_slow_answers_still_record(tmp_path: Path) -> None:
 
 def test_down_refuses_connections_then_comes_back(tmp_path: Path) -> None:
     async def body(sandbox: ProTaxSandbox, session: aiohttp.ClientSession) -> None:
-        port = sandbox.https_port
-        await sandbox.set_down(True)
-        with pytest.raises(aiohttp.ClientConnectorError):
-            await call(session, sandbox, "GET", "/health")
-        await sandbox.set_down(False)
-        assert sandbox.https_port == port
-        assert (await call(session, sandbox, "GET", "/health"))[0] == 200
-        assert await control(session, sandbox, "POST", "/down", {"down": True}) == {"down": True}
-        with pytest.raises(aiohttp.ClientConnectorError):
-            await call(session, sandbox, "GET", "/health")
-        reset = await control(session, sandbox, "POST", "/faults", {"reset": True})
-        assert reset["down"] is False
-        assert (await call(session, sandbox, "GET", "/health"))[0] == 200
+        replies = await down_and_back(sandbox, session,
+                                      lambda: call(session, sandbox, "GET", "/health"))
+        assert [reply[0] for reply in replies] == [200, 200]
 
     run(tmp_path, body)
 
@@ -776,14 +745,8 @@ def test_command_prints_urls_and_key_and_stops_when_cancelled(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async def main() -> None:
-        task = asyncio.create_task(run_protax_sandbox(0, None, tmp_path))
-        out = ""
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            out += capsys.readouterr().out
-            if out.count("\n") >= 4 or task.done():
-                break
-        base, control_url, ca_file, key = (line.split(": ", 1)[1] for line in out.splitlines())
+        task, (base, control_url, ca_file, key) = await start_command(
+            run_protax_sandbox(0, None, tmp_path), 4, capsys)
         assert base.startswith("https://127.0.0.1:") and base.endswith("/api/v2")
         assert control_url.endswith("/_sandbox") and key == DEFAULT_KEY
         connector = aiohttp.TCPConnector(ssl=client_ssl(Path(ca_file)))
@@ -792,9 +755,7 @@ def test_command_prints_urls_and_key_and_stops_when_cancelled(
             session.get(base + "/health", headers={"X-API-Key": key}) as response,
         ):
             assert response.status == 200
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cancel_command(task)
 
     asyncio.run(main())
 
