@@ -19,6 +19,8 @@ from typing import Any
 
 import aiohttp
 
+from app.connectors.http import Client, form_data, parse_json
+
 REFRESH_MARGIN = 300.0  # refresh when the access token expires within five minutes
 ASSUMED_LIFETIME = 55 * 60.0  # an access token that does not say when it expires
 
@@ -93,31 +95,13 @@ def answer_message(answer: object, status: int) -> str:
     return f"HTTP {status}"
 
 
-def make_ssl(ca_file: object = None) -> ssl_module.SSLContext:
-    """Certificate verification always on; ``ca_file`` adds one extra CA (the practice sandbox)."""
-    context = ssl_module.create_default_context()
-    if ca_file:
-        context.load_verify_locations(cafile=str(ca_file))
-    return context
-
-
 async def post_form(session: aiohttp.ClientSession, url: str, fields: dict[str, str],
                     headers: dict[str, str] | None = None) -> tuple[int, object]:
     """POST ``fields`` as multipart/form-data (curl --form, as the document shows); returns the
     HTTP status and the parsed JSON answer ({} when it is not JSON)."""
-    form = aiohttp.FormData(default_to_multipart=True)
-    for name, value in fields.items():
-        form.add_field(name, value)
-    async with session.post(url, data=form, headers=headers) as response:
+    async with session.post(url, data=form_data(fields), headers=headers) as response:
         text = await response.text(errors="replace")
         return response.status, parse_json(text)
-
-
-def parse_json(text: str) -> object:
-    try:
-        return json.loads(text) if text.strip() else {}
-    except ValueError:
-        return {}
 
 
 class AgentTokens:
@@ -128,28 +112,18 @@ class AgentTokens:
                  timeout: float = 30.0, clock: Callable[[], float] = time.time):
         self.base_url = base_url.rstrip("/")
         self.email = email
-        self._ssl = ssl
+        self._client = Client(ssl=ssl, limit=2, timeout=aiohttp.ClientTimeout(total=timeout),
+                              keepalive=None)
         self._load = load
         self._save = save
         self._clock = clock
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._lock = asyncio.Lock()
         self._account: dict[str, Any] | None = None
-        self._session: aiohttp.ClientSession | None = None
         self.refreshes = 0  # counted for tests and the log
         self.logins = 0
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=2), timeout=self._timeout,
-                headers={"User-Agent": "rims-utility", "Accept": "application/json"})
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()
 
     async def bearer(self) -> str:
         """A valid access token. Raises SignInFailed (a person must re-enter the password) or

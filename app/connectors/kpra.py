@@ -6,12 +6,10 @@ the server's expectations drifting, so which names are sent is a setting (``fiel
 
 import email.utils
 import json
-import ssl
 import time
 from pathlib import Path
 
-import aiohttp
-
+from app.connectors.http import Client, Decided, client_timeout, reachable, send
 from app.connectors.outcomes import (
     Accepted,
     AlreadyRecorded,
@@ -35,29 +33,12 @@ class KpraConnector:
     def __init__(self, url: str, *, ca_file: Path | None = None, field_style: str = "live",
                  concurrency: int = 8, connect_timeout: float = 10.0, read_timeout: float = 30.0):
         self.url = url
-        self._ca_file = ca_file
         self._field_style = field_style
-        self._concurrency = concurrency
-        self._timeout = aiohttp.ClientTimeout(
-            total=connect_timeout + read_timeout, connect=connect_timeout, sock_read=read_timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            context = ssl.create_default_context()  # certificate verification always on
-            if self._ca_file:
-                context.load_verify_locations(cafile=str(self._ca_file))
-            connector = aiohttp.TCPConnector(
-                ssl=context, limit=self._concurrency, keepalive_timeout=60, enable_cleanup_closed=True)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout,
-                headers={"User-Agent": "rims-utility", "Accept": "application/json"})
-        return self._session
+        self._client = Client(ca_file=ca_file, limit=concurrency,
+                              timeout=client_timeout(connect_timeout, read_timeout))
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()
 
     def payload(self, invoice: InvoiceRecord, credentials: Credentials) -> dict[str, object]:
         body: dict[str, object] = {
@@ -83,31 +64,14 @@ class KpraConnector:
     async def submit(self, invoice: InvoiceRecord, credentials: Credentials) -> Outcome:
         body = wire_json.dumps_bytes(self.payload(invoice, credentials))
         try:
-            async with self._client().post(
-                self.url, data=body, headers={"Content-Type": "application/json"}
-            ) as response:
-                text = await response.text(errors="replace")
-                return classify(response.status, text, response.headers.get("Retry-After"))
-        except aiohttp.ClientConnectorCertificateError:
-            return RetryLater("The authority's HTTPS certificate could not be verified (a captive "
-                              "portal or wrong clock on this PC can cause this); nothing was sent.")
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as why:
-            return RetryLater(f"Cannot reach {_host(self.url)}: {_short(why)}. Check the internet "
-                              "connection; the invoice is kept and will be sent.")
-        except TimeoutError:
-            return Ambiguous("No answer from the authority in time; it may have been recorded, so "
-                             "it will be checked again.")
-        except aiohttp.ClientError as why:
-            return Ambiguous(f"The connection broke before the answer arrived ({_short(why)}); it "
-                             "may have been recorded, so it will be checked again.")
+            answer = await send(self._client(), "POST", self.url, who="the authority", data=body,
+                                headers={"Content-Type": "application/json"})
+        except Decided as done:
+            return done.outcome
+        return classify(answer.status, answer.text, answer.retry_after)
 
     async def probe(self) -> bool:
-        try:
-            async with self._client().get(self.url) as response:
-                await response.read()
-                return True
-        except (aiohttp.ClientError, TimeoutError):
-            return False
+        return await reachable(self._client(), self.url)
 
 
 def classify(status: int, text: str, retry_after: str | None = None) -> Outcome:
@@ -176,13 +140,3 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
-
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-    return urlsplit(url).hostname or url
-
-
-def _short(why: BaseException) -> str:
-    text = str(why) or type(why).__name__
-    return text if len(text) < 200 else text[:200] + "…"

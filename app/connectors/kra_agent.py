@@ -18,11 +18,19 @@ import ssl as ssl_module
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
-import aiohttp
 
 from app.connectors import kra_agent_wire as wire
+from app.connectors.http import (
+    Answer,
+    Client,
+    Decided,
+    client_timeout,
+    form_data,
+    parse_json,
+    reachable,
+    send,
+    short,
+)
 from app.connectors.kenya_tokens import (
     AgentTokens,
     KenyaSetupError,
@@ -30,8 +38,6 @@ from app.connectors.kenya_tokens import (
     TokenServiceUnavailable,
     answer_message,
     expires_at,
-    make_ssl,
-    parse_json,
     read_tokens,
 )
 from app.connectors.kpra import parse_retry_after
@@ -46,6 +52,7 @@ from app.connectors.outcomes import (
     RetryLater,
     Submitted,
 )
+from app.connectors.setup_call import setup_call
 from app.domain import wire_json
 from app.store.records import InvoiceRecord
 
@@ -53,12 +60,6 @@ __all__ = ["KenyaSetupError", "KraAgentConnector", "init_device", "login", "setu
 
 POLL_AFTER = 30.0  # seconds before asking again about a not_completed sale
 INTEGRATION_TYPE = "RIMS Utility"  # the form's ``type`` (the document's example: "QuickBooks")
-
-
-class _Done(Exception):  # control flow: a request already decided the outcome
-    def __init__(self, outcome: Outcome):
-        super().__init__(outcome)
-        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -71,17 +72,6 @@ class _Device:
         return f"_Device(client_id={self.client_id!r}, client_secret=***)"
 
 
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    text: str
-    retry_after: str | None
-
-    @property
-    def body(self) -> object:
-        return parse_json(self.text)
-
-
 class KraAgentConnector:
     name = "kra-agent"
     display_name = "KRA Agent (eTIMS)"
@@ -91,37 +81,17 @@ class KraAgentConnector:
                  poll_after: float = POLL_AFTER):
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
-        self._ca_file = ca_file
-        self._concurrency = concurrency
         self._poll_after = poll_after
-        self._timeout = aiohttp.ClientTimeout(
-            total=connect_timeout + read_timeout, connect=connect_timeout, sock_read=read_timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                ssl=make_ssl(self._ca_file), limit=self._concurrency, keepalive_timeout=60,
-                enable_cleanup_closed=True)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout,
-                headers={"User-Agent": "rims-utility", "Accept": "application/json"})
-        return self._session
+        self._client = Client(ca_file=ca_file, limit=concurrency,
+                              timeout=client_timeout(connect_timeout, read_timeout))
 
     async def close(self) -> None:
         """Closes this connector's connections and the token keeper's."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()
         await self.tokens.close()
 
     async def probe(self) -> bool:
-        try:
-            async with self._client().get(self.base_url + "/") as response:
-                await response.read()
-                return True
-        except (aiohttp.ClientError, TimeoutError):
-            return False
+        return await reachable(self._client(), self.base_url + "/")
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -140,11 +110,11 @@ class KraAgentConnector:
             if invoice.kind == "stock":
                 return await self._stock(invoice, detail, device)
             return Rejected(0, f"The KRA Agent mode cannot send a row of kind {invoice.kind!r}.")
-        except _Done as done:
+        except Decided as done:
             return done.outcome
         except (KeyError, ValueError, TypeError) as why:  # a detail the wire cannot be built from
             return Rejected(0, f"This {invoice.kind.replace('_', ' ')} cannot be sent to the KRA "
-                               f"Agent: its stored details are incomplete ({_short(why)}).")
+                               f"Agent: its stored details are incomplete ({short(why)}).")
 
     async def _item(self, record: InvoiceRecord, detail: dict, device: _Device) -> Outcome:
         fields = wire.item_form(record)
@@ -183,7 +153,7 @@ class KraAgentConnector:
         try:
             answer = await self._request("GET", "/saleGet", device,
                                          params={"from": day, "to": day}, bearer=True, sent=False)
-        except _Done:
+        except Decided:
             return outcome
         if answer.status != 200:
             return outcome
@@ -238,22 +208,24 @@ class KraAgentConnector:
 
     async def _request(self, method: str, path: str, device: _Device, *,
                        fields: dict[str, str] | None = None, params: dict[str, str] | None = None,
-                       bearer: bool = False, sent: bool = True) -> _Answer:
+                       bearer: bool = False, sent: bool = True) -> Answer:
         """One call with the device's headers (and the bearer token when ``bearer``), retried
-        once with a renewed token after a 401. Failures that decide the outcome raise _Done.
+        once with a renewed token after a 401. Failures that decide the outcome raise Decided.
         ``sent``: a lost answer may mean it was recorded (Ambiguous); False for questions."""
         for attempt in (1, 2):
             headers = {"Client-ID": device.client_id, "Client-Secret": device.client_secret}
             if bearer:
                 headers["Authorization"] = f"Bearer {await self._bearer()}"
-            answer = await self._send(method, path, headers, fields, params, sent)
+            answer = await send(self._client(), method, self.base_url + path,
+                                who="the KRA Agent", sent=sent, params=params, headers=headers,
+                                data=None if fields is None else form_data(fields))
             if answer.status == 401 and bearer and attempt == 1:
                 await self.tokens.invalidate()
                 continue
             if answer.status == 401:
                 who = (f"this POS's Client-ID/Client-Secret or the account {self.tokens.email}'s "
                        "fresh sign-in") if bearer else "this POS's Client-ID/Client-Secret"
-                raise _Done(AuthFailed(401, (
+                raise Decided(AuthFailed(401, (
                     f"The KRA Agent refused {who} (401 {answer_message(answer.body, 401)}). "
                     "Run the KRA Agent POS setup again in Settings.")))
             return answer
@@ -263,45 +235,9 @@ class KraAgentConnector:
         try:
             return await self.tokens.bearer()
         except SignInFailed as why:
-            raise _Done(AuthFailed(401, str(why))) from None
+            raise Decided(AuthFailed(401, str(why))) from None
         except TokenServiceUnavailable as why:
-            raise _Done(RetryLater(str(why))) from None
-
-    async def _send(self, method: str, path: str, headers: dict[str, str],
-                    fields: dict[str, str] | None, params: dict[str, str] | None,
-                    sent: bool) -> _Answer:
-        url = self.base_url + path
-        data = None
-        if fields is not None:
-            data = aiohttp.FormData(default_to_multipart=True)
-            for name, value in fields.items():
-                data.add_field(name, value)
-        try:
-            async with self._client().request(method, url, data=data, params=params,
-                                              headers=headers) as response:
-                text = await response.text(errors="replace")
-                return _Answer(response.status, text, response.headers.get("Retry-After"))
-        except aiohttp.ClientConnectorCertificateError:
-            raise _Done(RetryLater(
-                "The KRA Agent's HTTPS certificate could not be verified (a captive portal or "
-                "wrong clock on this PC can cause this); nothing was sent.")) from None
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as why:
-            raise _Done(RetryLater(
-                f"Cannot reach {_host(url)}: {_short(why)}. Check the internet connection; it is "
-                "kept and will be sent.")) from None
-        except TimeoutError:
-            if not sent:
-                raise _Done(RetryLater("No answer from the KRA Agent in time; asking again "
-                                       "later.")) from None
-            raise _Done(Ambiguous("No answer from the KRA Agent in time; it may have been "
-                                  "recorded, so it will be checked again.")) from None
-        except aiohttp.ClientError as why:
-            if not sent:
-                raise _Done(RetryLater(f"The connection to the KRA Agent broke ({_short(why)}); "
-                                       "asking again later.")) from None
-            raise _Done(Ambiguous(
-                f"The connection broke before the KRA Agent's answer arrived ({_short(why)}); it "
-                "may have been recorded, so it will be checked again.")) from None
+            raise Decided(RetryLater(str(why))) from None
 
 
 # -- answers (pure) ------------------------------------------------------------------------------
@@ -452,7 +388,7 @@ def _device(credentials: Credentials) -> _Device:
     except ValueError:
         keys = None
     if not isinstance(keys, dict) or not keys.get("client_id") or not keys.get("client_secret"):
-        raise _Done(AuthFailed(0, f"POS {credentials.pos_id} has no KRA Agent Client-ID/Client-"
+        raise Decided(AuthFailed(0, f"POS {credentials.pos_id} has no KRA Agent Client-ID/Client-"
                                   "Secret saved: run the KRA Agent POS setup in Settings."))
     return _Device(str(keys["client_id"]), str(keys["client_secret"]),
                    str(keys.get("branch_id") or "00"))
@@ -462,38 +398,14 @@ def _what(document: dict) -> str:
     return "credit note" if document.get("rcptTyCd") == "R" else "sale"
 
 
-def _host(url: str) -> str:
-    return urlsplit(url).hostname or url
-
-
-def _short(why: BaseException) -> str:
-    text = str(why) or type(why).__name__
-    return text if len(text) < 200 else text[:200] + "…"
-
-
 # -- setup (the wizard) ----------------------------------------------------------------------
 
 
 async def _setup_call(method: str, url: str, *, ssl: ssl_module.SSLContext | bool,
                       fields: dict[str, str] | None = None,
                       headers: dict[str, str] | None = None) -> tuple[int, object]:
-    data = None
-    if fields is not None:
-        data = aiohttp.FormData(default_to_multipart=True)
-        for name, value in fields.items():
-            data.add_field(name, value)
-    try:
-        async with aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=ssl), timeout=aiohttp.ClientTimeout(total=40),
-                headers={"User-Agent": "rims-utility", "Accept": "application/json"}) as session, \
-                session.request(method, url, data=data, headers=headers) as response:
-            return response.status, parse_json(await response.text(errors="replace"))
-    except aiohttp.ClientConnectorCertificateError:
-        raise KenyaSetupError(f"The HTTPS certificate of {_host(url)} could not be verified (a "
-                              "captive portal or a wrong clock on this PC can cause this).") from None
-    except (aiohttp.ClientError, TimeoutError) as why:
-        raise KenyaSetupError(f"Cannot reach the KRA Agent at {_host(url)}: {_short(why)}. Check "
-                              "the address and the internet connection.") from None
+    return await setup_call(method, url, who="the KRA Agent", ssl=ssl, timeout=40,
+                            data=None if fields is None else form_data(fields), headers=headers)
 
 
 async def login(base_url: str, email: str, password: str, *,

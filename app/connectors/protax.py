@@ -17,16 +17,23 @@ unit-tested in tests/unit/test_kenya_answers.py.
 
 import json
 import ssl as ssl_module
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
-
-import aiohttp
+from urllib.parse import quote
 
 from app.connectors import protax_wire as wire
-from app.connectors.kenya_tokens import KenyaSetupError, answer_message, make_ssl, parse_json
+from app.connectors.http import (
+    Answer,
+    Client,
+    Decided,
+    client_timeout,
+    parse_json,
+    reachable,
+    send,
+    short,
+)
+from app.connectors.kenya_tokens import KenyaSetupError, answer_message
 from app.connectors.kpra import parse_retry_after
 from app.connectors.outcomes import (
     Accepted,
@@ -39,6 +46,7 @@ from app.connectors.outcomes import (
     RetryLater,
     Submitted,
 )
+from app.connectors.setup_call import setup_call
 from app.domain import wire_json
 from app.store.records import InvoiceRecord
 
@@ -51,23 +59,6 @@ AUTH_HINT = ("check the key in Settings for this POS: test keys start ptx_test_,
              "ptx_live_, and a sandbox key does not work on the live address (or the reverse).")
 
 
-class _Done(Exception):  # control flow: a request already decided the outcome
-    def __init__(self, outcome: Outcome):
-        super().__init__(outcome)
-        self.outcome = outcome
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    text: str
-    retry_after: str | None
-
-    @property
-    def body(self) -> object:
-        return parse_json(self.text)
-
-
 class ProTaxConnector:
     name = "protax"
     display_name = "ProTax (eTIMS)"
@@ -76,35 +67,15 @@ class ProTaxConnector:
                  connect_timeout: float = 10.0, read_timeout: float = 30.0,
                  poll_after: float = POLL_AFTER):
         self.base_url = base_url.rstrip("/")
-        self._ca_file = ca_file
-        self._concurrency = concurrency
         self._poll_after = poll_after
-        self._timeout = aiohttp.ClientTimeout(
-            total=connect_timeout + read_timeout, connect=connect_timeout, sock_read=read_timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                ssl=make_ssl(self._ca_file), limit=self._concurrency, keepalive_timeout=60,
-                enable_cleanup_closed=True)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout,
-                headers={"User-Agent": "rims-utility", "Accept": "application/json"})
-        return self._session
+        self._client = Client(ca_file=ca_file, limit=concurrency,
+                              timeout=client_timeout(connect_timeout, read_timeout))
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()
 
     async def probe(self) -> bool:
-        try:
-            async with self._client().get(self.base_url + "/health") as response:
-                await response.read()
-                return True
-        except (aiohttp.ClientError, TimeoutError):
-            return False
+        return await reachable(self._client(), self.base_url + "/health")
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -123,14 +94,14 @@ class ProTaxConnector:
             if invoice.kind == "stock":
                 return await self._stock(invoice, detail, key)
             return Rejected(0, f"The ProTax mode cannot send a row of kind {invoice.kind!r}.")
-        except _Done as done:
+        except Decided as done:
             return done.outcome
         except wire.MissingReference as why:  # the row it needs is synced but has no id
             return Rejected(0, f"This {_what(invoice.kind)} cannot be sent to ProTax: {why} "
                                "(it was recorded without one); check it in the ProTax dashboard.")
         except (KeyError, ValueError, TypeError, InvalidOperation) as why:
             return Rejected(0, f"This {_what(invoice.kind)} cannot be sent to ProTax: its stored "
-                               f"details are incomplete ({_short(why)}).")
+                               f"details are incomplete ({short(why)}).")
 
     async def _item(self, record: InvoiceRecord, detail: dict, key: str) -> Outcome:
         body = wire.item(detail)
@@ -252,7 +223,7 @@ class ProTaxConnector:
 
     async def _list(self, path: str, params: dict[str, str], key: str) -> list[dict[str, Any]]:
         """Every entry of a paginated list (as many pages as it says, up to MAX_PAGES). A failed
-        page raises _Done with a RetryLater: nothing was sent."""
+        page raises Decided with a RetryLater: nothing was sent."""
         entries: list[dict[str, Any]] = []
         page = 1
         while page <= MAX_PAGES:
@@ -262,8 +233,8 @@ class ProTaxConnector:
             if answer.status != 200:
                 outcome = classify_invoice(answer.status, answer.text, answer.retry_after)
                 if isinstance(outcome, AuthFailed | RetryLater):
-                    raise _Done(outcome)
-                raise _Done(RetryLater(f"ProTax could not list {path} ({answer.status}); the "
+                    raise Decided(outcome)
+                raise Decided(RetryLater(f"ProTax could not list {path} ({answer.status}); the "
                                        "check is tried again later.", answer.status))
             body = answer.body
             entries.extend(e for e in _entries(body) if isinstance(e, dict))
@@ -275,41 +246,17 @@ class ProTaxConnector:
         return entries
 
     async def _request(self, method: str, path: str, key: str, *, body: dict | None = None,
-                       params: dict[str, str] | None = None, sent: bool = True) -> _Answer:
-        url = self.base_url + path
+                       params: dict[str, str] | None = None, sent: bool = True) -> Answer:
         headers = {"X-API-Key": key}
         data = None
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = wire_json.dumps_bytes(body)
-        try:
-            async with self._client().request(method, url, data=data, params=params,
-                                              headers=headers) as response:
-                text = await response.text(errors="replace")
-                answer = _Answer(response.status, text, response.headers.get("Retry-After"))
-        except aiohttp.ClientConnectorCertificateError:
-            raise _Done(RetryLater(
-                "ProTax's HTTPS certificate could not be verified (a captive portal or wrong "
-                "clock on this PC can cause this); nothing was sent.")) from None
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as why:
-            raise _Done(RetryLater(
-                f"Cannot reach {_host(url)}: {_short(why)}. Check the internet connection; it is "
-                "kept and will be sent.")) from None
-        except TimeoutError:
-            if not sent:
-                raise _Done(RetryLater("No answer from ProTax in time; asking again later.")) \
-                    from None
-            raise _Done(Ambiguous("No answer from ProTax in time; it may have been recorded, so "
-                                  "it will be checked before sending again.")) from None
-        except aiohttp.ClientError as why:
-            if not sent:
-                raise _Done(RetryLater(f"The connection to ProTax broke ({_short(why)}); asking "
-                                       "again later.")) from None
-            raise _Done(Ambiguous(
-                f"The connection broke before ProTax's answer arrived ({_short(why)}); it may "
-                "have been recorded, so it will be checked before sending again.")) from None
+        answer = await send(self._client(), method, self.base_url + path, who="ProTax", sent=sent,
+                            recheck="it will be checked before sending again", data=data,
+                            params=params, headers=headers)
         if answer.status == 401:
-            raise _Done(AuthFailed(401, f"ProTax refused the API key (401 "
+            raise Decided(AuthFailed(401, f"ProTax refused the API key (401 "
                                         f"{answer_message(answer.body, 401)}): {AUTH_HINT}"))
         return answer
 
@@ -448,7 +395,7 @@ def _api_key(credentials: Credentials) -> str:
         keys = None
     key = keys.get("api_key") if isinstance(keys, dict) else None
     if not isinstance(key, str) or not key:
-        raise _Done(AuthFailed(0, f"POS {credentials.pos_id} has no ProTax API key saved: enter "
+        raise Decided(AuthFailed(0, f"POS {credentials.pos_id} has no ProTax API key saved: enter "
                                   "it in Settings (test keys start ptx_test_, live keys "
                                   "ptx_live_)."))
     return key
@@ -458,32 +405,13 @@ def _what(kind: str) -> str:
     return kind.replace("_", " ")
 
 
-def _host(url: str) -> str:
-    return urlsplit(url).hostname or url
-
-
-def _short(why: BaseException) -> str:
-    text = str(why) or type(why).__name__
-    return text if len(text) < 200 else text[:200] + "…"
-
-
 # -- setup (the wizard) ----------------------------------------------------------------------
 
 
 async def _setup_get(url: str, api_key: str, ssl: ssl_module.SSLContext | bool,
                      params: dict[str, str] | None = None) -> tuple[int, object]:
-    try:
-        async with aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=ssl), timeout=aiohttp.ClientTimeout(total=30),
-                headers={"User-Agent": "rims-utility", "Accept": "application/json"}) as session, \
-                session.get(url, params=params, headers={"X-API-Key": api_key}) as response:
-            return response.status, parse_json(await response.text(errors="replace"))
-    except aiohttp.ClientConnectorCertificateError:
-        raise KenyaSetupError(f"The HTTPS certificate of {_host(url)} could not be verified (a "
-                              "captive portal or a wrong clock on this PC can cause this).") from None
-    except (aiohttp.ClientError, TimeoutError) as why:
-        raise KenyaSetupError(f"Cannot reach ProTax at {_host(url)}: {_short(why)}. Check the "
-                              "address and the internet connection.") from None
+    return await setup_call("GET", url, who="ProTax", ssl=ssl, timeout=30, params=params,
+                            headers={"X-API-Key": api_key})
 
 
 def _setup_refusal(status: int, answer: object) -> KenyaSetupError:

@@ -19,10 +19,10 @@ from PySide6.QtWidgets import (
 
 from app.gui.setup_wizard import (
     CARD_STYLE,
-    ERROR_STYLE,
     HINT_STYLE,
     _escape,
     check_field,
+    show_problem,
     text_label,
 )
 
@@ -163,13 +163,8 @@ class FieldsForm(QWidget):
 
     def _refresh(self) -> None:
         for name, (_value, problem) in self._checks().items():
-            message = self.messages[name]
-            if problem and name in self._touched:
-                message.setText(problem)
-                message.setStyleSheet(ERROR_STYLE)
-            else:
-                message.setText(self.fields[name].hint)
-                message.setStyleSheet(HINT_STYLE)
+            show_problem(self.messages[name], problem if name in self._touched else None,
+                         self.fields[name].hint)
 
     def show_problems(self) -> None:
         self._touched.update(self.fields)

@@ -10,12 +10,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QVBoxLayout,
     QWidget,
-    QWizardPage,
 )
 
+from app.gui.check_line import CheckLine
 from app.gui.fields_form import (
     BAD_BADGE,
     LIVE_BADGE,
@@ -23,10 +22,8 @@ from app.gui.fields_form import (
     set_facts,
 )
 from app.gui.setup_wizard import (
-    ERROR_STYLE,
     HINT_STYLE,
-    OK_STYLE,
-    _busy_bar,
+    DonePage,
     _escape,
     call_for,
     failure_text,
@@ -38,22 +35,12 @@ AUTHORITY_NAMES = {"kra-agent": "KRA eTIMS (Kenya) through the KRA Agent",
                    "protax": "KRA eTIMS (Kenya) through ProTax"}
 
 
-class KenyaDonePage(QWizardPage):
+class KenyaDonePage(DonePage):
     """What the till must send, and where."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.setTitle("All set: point your till here")
-        self.setSubTitle("Give these details to whoever set up your till's software.")
-        self.message = text_label("", rich=True)
-        self.message.setObjectName("done_message")
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.message)
-        layout.addStretch(1)
-
-    def nextId(self) -> int:
-        return -1
+        super().__init__("All set: point your till here",
+                         "Give these details to whoever set up your till's software.")
 
     def show_result(self, result, base_url: str, running_upstream: str) -> None:
         key_word = ("the integration token you typed" if result.upstream == "kra-agent" else
@@ -123,21 +110,14 @@ class KenyaConnection(QWidget):
         self.facts.setObjectName("kenya_facts")
         self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.badges = QHBoxLayout()
-        self.test_button = QPushButton("Test connection")
-        self.test_button.clicked.connect(self.test)
-        self.busy = _busy_bar()
-        self.result = text_label("")
-        self.result.setObjectName("test_result")
-        self.result.setMinimumHeight(36)
-        line = QHBoxLayout()
-        line.addWidget(self.test_button)
-        line.addWidget(self.busy)
-        line.addStretch(1)
+        self.check = CheckLine("Test connection", self.test)
+        self.test_button, self.busy, self.result = (self.check.button, self.check.busy,
+                                                    self.check.result)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.facts)
         layout.addLayout(self.badges)
-        layout.addLayout(line)
+        layout.addLayout(self.check.line)
         layout.addWidget(self.result)
         layout.addWidget(text_label("To change the authority, the account or a key, run the "
                                     "setup again (Set up a till… above).", HINT_STYLE))
@@ -186,22 +166,16 @@ class KenyaConnection(QWidget):
     def test(self) -> None:
         if self.busy.isVisibleTo(self):  # (the button stays enabled: focus stays on it)
             return
-        self.busy.show()
-        self.result.setStyleSheet(HINT_STYLE)
-        self.result.setText("Checking… (this can take up to 15 seconds; you can keep working)")
+        self.check.started("Checking… (this can take up to 15 seconds; you can keep working)",
+                           disable=False)
 
         def done(answer: tuple[bool, str]) -> None:
             ok, text = answer
-            self._show(ok, text)
+            self.check.finished(ok, text)
 
         def failed(error: BaseException) -> None:
-            self._show(False, f"The connection could not be tested: {failure_text(error)}")
+            self.check.finished(False, f"The connection could not be tested: "
+                                       f"{failure_text(error)}")
 
         call_for(self, self._runtime, lambda facade: facade.test_kenya_connection(), done,
                  failed)
-
-    def _show(self, ok: bool, text: str) -> None:
-        self.busy.hide()
-        self.test_button.setEnabled(True)
-        self.result.setStyleSheet(OK_STYLE if ok else ERROR_STYLE)
-        self.result.setText(("✓ " if ok else "✗ ") + text)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.validation import MAX_ID, MAX_KEY
+from app.gui.check_line import CheckLine
 from app.gui.fields_form import (
     Field,
     FieldsForm,
@@ -26,9 +27,7 @@ from app.gui.fields_form import (
     set_facts,
 )
 from app.gui.setup_wizard import (
-    ERROR_STYLE,
     HINT_STYLE,
-    OK_STYLE,
     KeyringNotice,
     _busy_bar,
     _error_box,
@@ -57,21 +56,14 @@ class KraAccountPage(QWizardPage):
                   "set up, never in a file.", secret=True, check=password_check),
         ))
         self.form.changed.connect(self._edited)
-        self.sign_in_button = QPushButton("Sign in")
-        self.sign_in_button.setObjectName("sign_in")
-        self.sign_in_button.clicked.connect(self.sign_in)
-        self.busy = _busy_bar()
-        self.result = text_label("")
-        self.result.setObjectName("sign_in_result")
-        self.result.setMinimumHeight(36)
-        line = QHBoxLayout()
-        line.addWidget(self.sign_in_button)
-        line.addWidget(self.busy)
-        line.addStretch(1)
+        self.check = CheckLine("Sign in", self.sign_in, button_name="sign_in",
+                               result_name="sign_in_result")
+        self.sign_in_button, self.busy, self.result = (self.check.button, self.check.busy,
+                                                       self.check.result)
         layout = QVBoxLayout(self)
         layout.addWidget(self.form)
         layout.addSpacing(4)
-        layout.addLayout(line)
+        layout.addLayout(self.check.line)
         layout.addWidget(self.result)
         layout.addStretch(1)
         self.signed_in: dict[str, str] | None = None
@@ -90,9 +82,7 @@ class KraAccountPage(QWizardPage):
     def _edited(self) -> None:
         self._attempt += 1  # an answer for other details no longer applies
         self.signed_in = None
-        self.busy.hide()
-        self.sign_in_button.setEnabled(True)
-        self.result.setText("")
+        self.check.clear()
         self.completeChanged.emit()
 
     def sign_in(self) -> None:
@@ -102,30 +92,21 @@ class KraAccountPage(QWizardPage):
         self._attempt += 1
         attempt, values = self._attempt, self.form.values()
         self.form.hide_secrets()
-        self.sign_in_button.setEnabled(False)
-        self.busy.show()
-        self.result.setStyleSheet(HINT_STYLE)
-        self.result.setText("Signing in… (this can take up to 15 seconds)")
+        self.check.started("Signing in… (this can take up to 15 seconds)")
 
         def done(answer: dict[str, str]) -> None:
             if attempt == self._attempt:
                 self.signed_in = values
-                self._show(True, f"Signed in as {answer['email']}. Next: set up this till's "
+                self.check.finished(True, f"Signed in as {answer['email']}. Next: set up this till's "
                                  "device.")
                 self.completeChanged.emit()
 
         def failed(error: BaseException) -> None:
             if attempt == self._attempt:
-                self._show(False, failure_text(error))
+                self.check.finished(False, failure_text(error))
 
         call_for(self, self._wizard.runtime, lambda facade: facade.kra_agent_sign_in(
             values["base_url"], values["email"], values["password"]), done, failed)
-
-    def _show(self, ok: bool, text: str) -> None:
-        self.busy.hide()
-        self.sign_in_button.setEnabled(True)
-        self.result.setStyleSheet(OK_STYLE if ok else ERROR_STYLE)
-        self.result.setText(("✓ " if ok else "✗ ") + text)
 
     def isComplete(self) -> bool:
         return self.signed_in is not None

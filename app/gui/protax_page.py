@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.validation import MAX_ID, MAX_KEY
+from app.gui.check_line import CheckLine
 from app.gui.fields_form import (
     Field,
     FieldsForm,
@@ -22,17 +23,7 @@ from app.gui.fields_form import (
     limited_check,
     running_address,
 )
-from app.gui.setup_wizard import (
-    ERROR_STYLE,
-    HINT_STYLE,
-    OK_STYLE,
-    KeyringNotice,
-    _busy_bar,
-    _error_box,
-    call_for,
-    failure_text,
-    text_label,
-)
+from app.gui.setup_wizard import ERROR_STYLE, KeyringNotice, _error_box, call_for, failure_text
 from app.settings import PROTAX_LIVE_URL
 
 PROTAX_SANDBOX_URL = "https://sandbox.protax.co.ke/api/v2"
@@ -71,23 +62,17 @@ class ProTaxPage(QWizardPage):
         badge_line.addWidget(self.badge)
         badge_line.addStretch(1)
         badge_line.addWidget(self.sandbox_button)
-        self.test_button = QPushButton("Test connection")
-        self.test_button.setObjectName("test_protax")
-        self.test_button.clicked.connect(self.test)
-        self.busy = _busy_bar()
-        self.result = text_label("")
-        self.result.setObjectName("test_result")
-        test_line = QHBoxLayout()
-        test_line.addWidget(self.test_button)
-        test_line.addWidget(self.busy)
-        test_line.addStretch(1)
+        self.check = CheckLine("Test connection", self.test, button_name="test_protax",
+                               min_height=0)
+        self.test_button, self.busy, self.result = (self.check.button, self.check.busy,
+                                                    self.check.result)
         self.keyring = KeyringNotice(wizard.runtime)
         self.keyring.changed.connect(self.completeChanged)
         self.error_box, self.error = _error_box()
         layout = QVBoxLayout(self)
         layout.addWidget(self.form)
         layout.addLayout(badge_line)
-        layout.addLayout(test_line)
+        layout.addLayout(self.check.line)
         layout.addWidget(self.result)
         layout.addWidget(self.keyring)
         layout.addWidget(self.error_box)
@@ -107,9 +92,7 @@ class ProTaxPage(QWizardPage):
     def _edited(self) -> None:
         self._attempt += 1
         self.checked = None
-        self.busy.hide()
-        self.test_button.setEnabled(True)
-        self.result.setText("")
+        self.check.clear()
         key_badge(self.badge, self.form.edits["api_key"].text())
         self.completeChanged.emit()
 
@@ -121,31 +104,22 @@ class ProTaxPage(QWizardPage):
         self._attempt += 1
         attempt = self._attempt
         self.form.hide_secrets()
-        self.test_button.setEnabled(False)
-        self.busy.show()
-        self.result.setStyleSheet(HINT_STYLE)
-        self.result.setText("Checking… (this can take up to 15 seconds)")
+        self.check.started("Checking… (this can take up to 15 seconds)")
 
         def done(check) -> None:
             if attempt != self._attempt:
                 return
             self.checked = check
             kind = "TEST key — invoices are not real" if check.key_kind == "test" else "LIVE key"
-            text = (f"✓ ProTax answered: version {check.version}, {check.environment}, KRA "
+            text = (f"ProTax answered: version {check.version}, {check.environment}, KRA "
                     f"eTIMS {check.etims_status}. {kind}.")
             if check.warning:
                 text += f"\n⚠ {check.warning}"
-            self.busy.hide()
-            self.test_button.setEnabled(True)
-            self.result.setStyleSheet(ERROR_STYLE if check.warning else OK_STYLE)
-            self.result.setText(text)
+            self.check.finished(True, text, ERROR_STYLE if check.warning else None)
 
         def failed(error: BaseException) -> None:
             if attempt == self._attempt:
-                self.busy.hide()
-                self.test_button.setEnabled(True)
-                self.result.setStyleSheet(ERROR_STYLE)
-                self.result.setText("✗ " + failure_text(error))
+                self.check.finished(False, failure_text(error))
 
         call_for(self, self._wizard.runtime, lambda facade: facade.protax_check(
             values["base_url"], values["api_key"]), done, failed)
@@ -165,9 +139,7 @@ class ProTaxPage(QWizardPage):
         self.saving = True
         self.form.hide_secrets()
         self.error_box.hide()
-        self.busy.show()
-        self.result.setStyleSheet(HINT_STYLE)
-        self.result.setText("Checking the key with ProTax and saving…")
+        self.check.started("Checking the key with ProTax and saving…", disable=False)
         self.completeChanged.emit()
         self._wizard.button(QWizard.WizardButton.BackButton).setEnabled(False)
 

@@ -99,6 +99,12 @@ def text_label(text: str, style: str = "", *, wrap: bool = True, rich: bool = Fa
     return label
 
 
+def show_problem(message: QLabel, problem: str | None, hint: str) -> None:
+    """The line under a field: what is wrong with it (red), else its hint."""
+    message.setText(problem or hint)
+    message.setStyleSheet(ERROR_STYLE if problem else HINT_STYLE)
+
+
 def _bold(label: QLabel) -> QLabel:
     font = QFont(label.font())
     font.setBold(True)
@@ -231,15 +237,9 @@ class CredentialsForm(QWidget):
 
     def _refresh(self) -> None:
         for name, (_value, problem) in self._checks().items():
-            message = self.messages[name]
-            if self._fixed is not None and name != "key":
-                continue
-            if problem and name in self._touched:
-                message.setText(problem)
-                message.setStyleSheet(ERROR_STYLE)
-            else:
-                message.setText(self._hints[name])
-                message.setStyleSheet(HINT_STYLE)
+            if self._fixed is None or name == "key":
+                show_problem(self.messages[name], problem if name in self._touched else None,
+                             self._hints[name])
 
     def show_problems(self) -> None:
         """Show every field's problem, typed in or not (e.g. after a failed attempt)."""
@@ -344,12 +344,11 @@ class UpstreamChooser(QWidget):
         group.addButton(self.live)
         group.addButton(self.practice)
         (self.practice if self.running_practice else self.live).setChecked(True)
-        self.test_button = QPushButton("Test connection")
-        self.test_button.clicked.connect(self.test)
-        self.busy = _busy_bar()
-        self.result = text_label("")
-        self.result.setObjectName("test_result")
-        self.result.setMinimumHeight(36)
+        from app.gui.check_line import CheckLine  # (it builds on this module)
+
+        self.check = CheckLine("Test connection", self.test)
+        self.test_button, self.busy, self.result = (self.check.button, self.check.busy,
+                                                    self.check.result)
         self.restart_note = text_label("", HINT_STYLE)
         self.restart_note.setObjectName("restart_note")
 
@@ -363,11 +362,7 @@ class UpstreamChooser(QWidget):
             "For trying things out: invoices go to a sandbox inside this utility and never reach "
             "KPRA.", HINT_STYLE)))
         layout.addSpacing(8)
-        test_line = QHBoxLayout()
-        test_line.addWidget(self.test_button)
-        test_line.addWidget(self.busy)
-        test_line.addStretch(1)
-        layout.addLayout(test_line)
+        layout.addLayout(self.check.line)
         layout.addWidget(self.result)
         layout.addWidget(self.restart_note)
         self.live.toggled.connect(self._choice_changed)
@@ -386,9 +381,7 @@ class UpstreamChooser(QWidget):
 
     def _choice_changed(self, *_args: object) -> None:
         self._check += 1  # an answer for the other choice would be misleading
-        self.busy.hide()
-        self.test_button.setEnabled(True)
-        self.result.setText("")
+        self.check.clear()
         self.restart_note.setVisible(self.chosen_practice() != self.running_practice
                                      or not self._kpra_running)
         if not self._kpra_running:
@@ -415,10 +408,7 @@ class UpstreamChooser(QWidget):
                else self._live_url)
         if self.test_button.hasFocus():  # disabled, it would hand focus to the next field
             (self.practice if practice else self.live).setFocus()
-        self.test_button.setEnabled(False)
-        self.busy.show()
-        self.result.setStyleSheet(HINT_STYLE)
-        self.result.setText("Checking… (this can take up to 15 seconds; you can keep working)")
+        self.check.started("Checking… (this can take up to 15 seconds; you can keep working)")
 
         def done(answer: tuple[bool, str]) -> None:
             if check == self._check:
@@ -440,10 +430,7 @@ class UpstreamChooser(QWidget):
         call_for(self, self._runtime, lambda facade: facade.test_connection(url), done, failed)
 
     def _show(self, ok: bool, text: str, detail: str) -> None:
-        self.busy.hide()
-        self.test_button.setEnabled(True)
-        self.result.setStyleSheet(OK_STYLE if ok else ERROR_STYLE)
-        self.result.setText(("✓ " if ok else "✗ ") + text)
+        self.check.finished(ok, text)
         self.result.setToolTip(detail)
 
 
@@ -733,10 +720,11 @@ class DonePage(QWizardPage):
     def nextId(self) -> int:
         return -1
 
-    def __init__(self) -> None:
+    def __init__(self, title: str = "All set",
+                 subtitle: str = "The utility is ready to take invoices from this POS.") -> None:
         super().__init__()
-        self.setTitle("All set")
-        self.setSubTitle("The utility is ready to take invoices from this POS.")
+        self.setTitle(title)
+        self.setSubTitle(subtitle)
         self.message = text_label("", rich=True)
         self.message.setObjectName("done_message")
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

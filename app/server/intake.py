@@ -148,10 +148,8 @@ def intake(db: peewee.SqliteDatabase,
 
 
 def _check(posted: Posted, context: dict[str, Any]) -> Answer | Accepted:
-    body, fields, received_at = posted
     try:
-        if body is not None:
-            fields = decode_json(body)
+        fields, received_at = _received(posted)
     except BadBody as bad:
         return bad.answer()
     try:
@@ -220,10 +218,8 @@ def _check_kenya(posted: Posted, context: dict[str, Any], kind: str) -> Answer |
     from app.domain import kenya
     from app.domain.kenya_tax import tax_config
 
-    body, fields, received_at = posted
     try:
-        if body is not None:
-            fields = decode_json(body)
+        fields, received_at = _received(posted)
     except BadBody as bad:
         return bad.answer()
     upstream = context["upstream"]
@@ -320,6 +316,13 @@ def kenya_data(record: InvoiceRecord, full: bool = False) -> dict[str, object]:
     if full:
         data["detail"] = record.detail
     return data
+
+
+def _received(posted: Posted) -> tuple[object, float]:
+    """What the POS sent (its JSON body decoded, or its form's fields) and when it arrived.
+    Raises BadBody."""
+    body, fields, received_at = posted
+    return (fields if body is None else decode_json(body)), received_at
 
 
 def decode_json(body: bytes) -> object:

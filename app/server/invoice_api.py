@@ -3,6 +3,7 @@ parses, validates, authenticates and stores it with group commit: server/intake.
 
 import logging
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
@@ -23,25 +24,35 @@ DEPS = web.AppKey("deps", ServerDeps)
 REPLAYED = {"Idempotent-Replayed": "true"}
 
 
-async def post_invoice(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    try:
-        posted = await read_posted(request)
-    except BadBody as bad:
-        return error(bad.status, bad.message, bad.errors)
-    try:
-        answer = await _intake(deps, posted)
-        if answer.unauthorized and await deps.auth.reload():
-            answer = await _intake(deps, posted)  # `setup` added or changed a POS meanwhile
-    except StorageUnavailable as why:
-        return error(503, f"The invoice was NOT saved: {why}. Free some disk space or fix the "
-                          "data folder, then send it again.", headers={"Retry-After": "5"})
-    return respond(deps, answer)
+def pos_handler(what: str, prepare: Callable) -> Callable:
+    """The handler of one POS route (``what`` it takes, e.g. "invoice"): read the request, let
+    the writer process take it with ``prepare`` (server/intake.py), answer."""
+    async def post(request: web.Request) -> web.Response:
+        deps = request.app[DEPS]
+        try:
+            posted = await read_posted(request)
+        except BadBody as bad:
+            return error(bad.status, bad.message, bad.errors)
+
+        async def _intake(posted: Posted) -> Answer:
+            """Parsed, validated, authenticated and stored by the writer process."""
+            return Answer._make(await deps.store.write_batched(intake.intake, posted, prepare))
+
+        try:
+            answer = await _intake(posted)
+            if answer.unauthorized and await deps.auth.reload():
+                answer = await _intake(posted)  # `setup` added or changed a POS meanwhile
+        except StorageUnavailable as why:
+            return error(503, f"The {what} was NOT saved: {why}. Free some disk space or fix "
+                              "the data folder, then send it again.",
+                         headers={"Retry-After": "5"})
+        return respond(deps, answer)
+
+    post.__name__ = post.__qualname__ = f"post_{what.replace(' ', '_')}"
+    return post
 
 
-async def _intake(deps: ServerDeps, posted: Posted) -> Answer:
-    """Parsed, validated, authenticated and stored by the writer process (server/intake.py)."""
-    return Answer._make(await deps.store.write_batched(intake.intake, posted, intake.prepare))
+post_invoice = pos_handler("invoice", intake.prepare)
 
 
 def respond(deps: ServerDeps, answer: Answer) -> web.Response:
