@@ -294,6 +294,9 @@ def _forget_keys(args: argparse.Namespace) -> int:
             pos_list = repository.list_pos(database)
         removed = [pos.pos_id for pos in pos_list
                    if keystore.delete_key(pos.upstream, pos.ntn, pos.pos_id)]
+        if config.kra_agent_email and keystore.delete_key("kra-agent", "account",
+                                                          config.kra_agent_email):
+            removed.append(f"the KRA Agent account {config.kra_agent_email}")
     except keystore.KeystoreError as why:
         print(f"rims-utility forget-keys: {why}. Nothing more was removed.", file=sys.stderr)
         return 1
@@ -311,7 +314,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     if args.upstream == "kra-agent":
         from app.sandbox.cli import run_kra_agent_sandbox as run
     elif args.upstream == "protax":
-        from app.sandbox.protax import run_protax_sandbox as run
+        from app.sandbox.cli import run_protax_sandbox as run
     else:
         from app.sandbox.cli import run_kpra_sandbox as run
 

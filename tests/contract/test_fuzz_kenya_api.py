@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract.test_contract import Running
+from tests.contract.harness import Running
 from tests.contract.upstreams import ALL, SOLD_AT
 
 SEED = 20261122

@@ -11,15 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from app import keystore
 from tests.conftest import wait_for
-from tests.contract.test_contract import Running
+from tests.contract.harness import Running
 from tests.contract.upstreams import ALL, Upstream
 
 pytestmark = pytest.mark.timeout(120)
@@ -28,23 +25,6 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture(params=["kra-agent", "protax"])
 def upstream(request: pytest.FixtureRequest) -> Upstream:
     return ALL[request.param]
-
-
-@pytest.fixture
-async def sandbox(upstream: Upstream, tmp_path: Path) -> AsyncIterator[Any]:
-    box = await upstream.start_sandbox(tmp_path / "sandbox")
-    yield box
-    await box.stop()
-
-
-@pytest.fixture
-async def utility(upstream: Upstream, sandbox: Any, tmp_path: Path) -> AsyncIterator[Running]:
-    data_dir = tmp_path / "data"
-    await upstream.configure(data_dir, sandbox)
-    running = await Running(upstream, sandbox, data_dir, poll_interval=0.3).start()
-    yield running
-    await running.stop()
-    upstream.forget()
 
 
 async def _post(utility: Running, route: str, body: dict) -> dict:

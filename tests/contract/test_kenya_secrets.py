@@ -28,7 +28,7 @@ async def test_kra_agent_secrets_never_reach_a_file_or_the_console(tmp_path):
     (data_dir / "config.toml").write_text(
         f'upstream_ca = "{sandbox.ca_file}"\npoll_interval = 0.5\n'
         "[retry]\nfirst_min = 0.05\nfirst_max = 0.1\ncap = 0.3\n", encoding="utf-8")
-    process = None
+    process = console = None
     try:
         setup = await asyncio.to_thread(  # (the sandbox answers on this test's loop)
             run_cli, "setup", "--upstream", "kra-agent", "--url", sandbox.base_url,
@@ -66,6 +66,7 @@ async def test_kra_agent_secrets_never_reach_a_file_or_the_console(tmp_path):
         process.terminate()
         assert process.wait(timeout=30) == 0
         process = None
+        console.close()
         now = json.loads(keystore.load_key("kra-agent", "account", DEFAULT_EMAIL))
         assert now["access_token"] != first["access_token"], "the token was refreshed"
 
@@ -76,9 +77,18 @@ async def test_kra_agent_secrets_never_reach_a_file_or_the_console(tmp_path):
         leaks = sorted({p.name for p in files for s in secrets if s.encode() in p.read_bytes()})
         assert leaks == [], f"a secret is written in {leaks}"
         assert DEFAULT_PASSWORD not in setup.stdout + setup.stderr
+
+        forget = await asyncio.to_thread(run_cli, "forget-keys", "--data-dir", str(data_dir))
+        assert forget.returncode == 0, forget.stderr
+        assert keystore.load_key("kra-agent", PIN, POS_ID) is None
+        assert keystore.load_key("kra-agent", "account", DEFAULT_EMAIL) is None, (
+            "forget-keys removes the KRA Agent account's password and tokens too")
     finally:
         if process is not None:
             process.kill()
+            process.wait(timeout=30)
+        if console is not None:
+            console.close()
         await sandbox.stop()
         keystore.delete_key("kra-agent", PIN, POS_ID)
         keystore.delete_key("kra-agent", "account", DEFAULT_EMAIL)

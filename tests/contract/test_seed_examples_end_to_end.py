@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract.test_contract import Running
+from tests.contract.harness import Running
 from tests.contract.upstreams import ALL
 
 
