@@ -9,6 +9,7 @@ day needs, through the program's own command line and its HTTP API, as separate 
 4. `serve --practice`: a POS invoice is answered 201, is sent to the practice sandbox and
    becomes synced; its QR code is a PNG; the dashboard's page is served; SIGTERM stops it with
    status 0, and the invoice is still there afterwards (`status`);
+   4b. the same in Kenya practice mode, with the KRA Agent's and ProTax's sandboxes;
 5. the tray app (Qt off-screen) runs for a few seconds, takes an invoice, and quits cleanly on
    SIGTERM (what the desktop session sends at log-out).
 
@@ -187,6 +188,11 @@ def run_smoke(program: Path, work: Path, version: str | None = None) -> Figures:
     check(done.returncode == 0 and "synced 1" in done.stdout,
           f"after the restart, status says:\n{done.stdout}{done.stderr}")
 
+    # 4b. Kenya: practice mode with each Kenya authority's sandbox (its modules are in the build)
+    for upstream, key in (("kra-agent", "practice-till-key"),
+                          ("protax", "ptx_test_sandbox_key_0001")):
+        _kenya_practice(program, work, env, upstream, key)
+
     # 5. The tray app, off-screen: up, takes an invoice, quits cleanly at log-out (SIGTERM)
     tray_data = work / "tray-data"
     tray = Running(program, ["tray", "--practice", "--data-dir", str(tray_data), "--port", "0"],
@@ -204,6 +210,33 @@ def run_smoke(program: Path, work: Path, version: str | None = None) -> Figures:
     check("SIGTERM received: quitting" in output and "tray app stopped" in output, output[-4000:])
     check("Traceback" not in output, f"the tray app logged a traceback:\n{output}")
     return figures
+
+
+def _kenya_practice(program: Path, work: Path, env: dict[str, str], upstream: str,
+                    key: str) -> None:
+    """`serve --practice --upstream …`: a sale with a new item is answered 201, the item is
+    registered, the sale is signed by the sandbox, and its receipt QR (the authority's link) is
+    served."""
+    data = work / f"data-{upstream}"
+    server = Running(program, ["serve", "--practice", "--upstream", upstream, "--data-dir",
+                               str(data), "--port", "0"], env, work / f"serve-{upstream}.log")
+    sale = {"ntn": "P051234567A", "pos_id": "POS-1", "key": key, "invoice_no": "KE-SMOKE-1",
+            "date_time": "2026-11-20 10:00:00",
+            "items": [{"item_name": "Smoke test item", "quantity": 2, "unit_price": 116,
+                       "tax_type": "B"}]}
+    try:
+        base = server.base_url(data)
+        status, body, _ = request(f"{base}/api/invoice", sale)
+        check(status == 201, f"{upstream}: POST /api/invoice: {status} {body[:500]!r}")
+        state_url = f"{base}/api/invoices/POS-1/KE-SMOKE-1"
+        wait_for(f"{upstream}: KE-SMOKE-1 to be synced", lambda: _state(state_url) == "synced",
+                 60)
+        status, png, _ = request(f"{base}/api/qr?pos_id=POS-1&invoice_no=KE-SMOKE-1")
+        check(status == 200 and png.startswith(b"\x89PNG"), f"{upstream}: GET /api/qr: {status}")
+    finally:
+        code = server.stop()
+    check(code == 0, f"{upstream}: serve exited with {code}:\n{server.output()[-4000:]}")
+    check("Traceback" not in server.output(), f"{upstream}: a traceback:\n{server.output()}")
 
 
 def _posted(base: str, number: str) -> tuple[int, bytes, str] | None:
