@@ -12,6 +12,13 @@ Deliberate differences from the examples: ``offline_mode`` is always true (the d
 invoice if KRA eTIMS is unreachable"; the utility polls for the signature), ``customer_name`` is
 "Walk-in customer" when the till gave none (ProTax requires it), and a stock adjustment carries
 its ``reference`` (the GRN number; optional in the document, absent from its example).
+
+Payment types: the detail holds the eTIMS code 01..07; ProTax knows only 01 Cash, 02 Credit,
+03 Cheque, 04 Mobile Money, so PAYMENT_TYPE_CODES maps the rest to the closest of those: 03
+cash/credit → 02 Credit (part of it is owed), 04 bank cheque → 03, 06 mobile money → 04, and
+05 card and 07 other → 01 Cash (ProTax has no card or "other"; both are paid in full at the
+sale, like cash, and cash is what ProTax is sent when nothing is known). The detail keeps the
+till's own code, so the dashboard still says "Card".
 """
 
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,6 +28,9 @@ from app.connectors.kra_agent_wire import num, num0
 
 WALK_IN = "Walk-in customer"
 CENT = Decimal("0.01")
+# eTIMS payment type (the detail's) → ProTax's payment_type_code; see the module's docstring.
+PAYMENT_TYPE_CODES = {"01": "01", "02": "02", "03": "02", "04": "03", "05": "01", "06": "04",
+                      "07": "01"}
 
 
 class MissingReference(ValueError):
@@ -37,6 +47,11 @@ def item(detail: dict[str, Any]) -> dict[str, Any]:
         "tax_type_code": detail["tax_type"],
         "unit_price": num0(detail.get("unit_price")),
     }
+
+
+def payment_type_code(payment_type: object) -> str:
+    """ProTax's code (01 Cash, 02 Credit, 03 Cheque, 04 Mobile Money) for an eTIMS one."""
+    return PAYMENT_TYPE_CODES.get(str(payment_type or "01"), "01")
 
 
 def net_unit_price(line: dict[str, Any], prices_include_tax: bool) -> int | Decimal:
@@ -76,7 +91,7 @@ def invoice(detail: dict[str, Any], refs: dict[str, tuple[str | None, str | None
         body["customer_pin"] = detail["customer_pin"]
     currency = (detail.get("currency") or "KES").upper()
     body.update({
-        "payment_type_code": detail.get("payment_type") or "01",
+        "payment_type_code": payment_type_code(detail.get("payment_type")),
         "sales_type_code": detail.get("sales_type") or "N",
         "currency_code": currency,
     })

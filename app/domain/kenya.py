@@ -10,7 +10,8 @@ Decisions the design left open (the till's local API):
 - ``payment_type`` is the eTIMS code "01".."07" (01 cash, 02 credit, 03 cash/credit, 04 bank
   cheque, 05 debit/credit card, 06 mobile money, 07 other). Without it, KPRA's ``payment_mode``
   is understood: 1 (cash) = "01", 2 (card) = "05"; neither means cash. (ProTax knows only
-  01..04: its connector maps the rest.) The row's payment_mode is 1 for "01", else 2.
+  01..04: its connector maps the rest.) The row's payment_mode is the code's number ("06" → 6;
+  a credit note's is its original's), so reports can group by it; the dashboard names it.
 - A line's item_class_code defaults to DEFAULT_ITEM_CLASS, its units to NT / U, its item_type to
   "1"; these only matter when the item must be registered.
 - A stock adjustment needs a ``reference`` (GRN / delivery note number): it is what makes a
@@ -93,7 +94,7 @@ class Document:
     tax_amount: Decimal
     total_amount: Decimal
     date_time: datetime  # naive local
-    payment_mode: int  # 1 cash, 2 otherwise
+    payment_mode: int  # the eTIMS payment type's number, 1..7 (1 cash); see payment_mode()
     detail: dict
     needs: tuple[str, ...] = ()  # row numbers (same POS) that must be synced first
     items: tuple[dict, ...] = ()  # "item" details the lines imply (item_code None: name only)
@@ -255,8 +256,9 @@ def parse_invoice(fields: object, *, now: datetime, config: TaxConfig,
 
     if not errors:
         computed, bands, totals = compute(lines, config, prices_include_tax=inclusive)
-        if too_large(totals):
-            errors["items"] = "the invoice's total is implausibly large (must be below 1,000,000,000,000)"
+        if too_large(totals, exchange_rate or 1):
+            errors["items"] = ("the invoice's total is implausibly large (must be below "
+                               "1,000,000,000,000, in KES too)")
     if errors:
         raise KenyaValidationError(errors)
     assert ntn and pos_id and key and invoice_no and moment and payment_type
@@ -285,13 +287,19 @@ def parse_invoice(fields: object, *, now: datetime, config: TaxConfig,
             items[ident] = _item_detail(line["item_code"], line["item_name"], line,
                                         line["tax_type"], line["unit_price"])
     needs = tuple(dict.fromkeys(f"item:{line['item_code']}" for line in lines if line["item_code"]))
-    amount, tax_rate, tax_amount, total_amount = money_columns(totals)
+    amount, tax_rate, tax_amount, total_amount = money_columns(totals, exchange_rate=exchange_rate)
     document = Document(
         kind="invoice", ntn=ntn, pos_id=pos_id, number=invoice_no, amount=amount, tax_rate=tax_rate,
         tax_amount=tax_amount, total_amount=total_amount, date_time=moment,
-        payment_mode=CASH if payment_type == "01" else CARD, detail=detail, needs=needs,
+        payment_mode=payment_mode(payment_type), detail=detail, needs=needs,
         items=tuple(items.values()), warnings=tuple(warnings), received=_received(fields))
     return KenyaSubmission(document=document, key=key)
+
+
+def payment_mode(payment_type: object) -> int:
+    """The row's payment_mode for an eTIMS payment type: "01".."07" → 1..7 (else cash)."""
+    return int(payment_type) if isinstance(payment_type, str) and payment_type in PAYMENT_TYPES \
+        else CASH
 
 
 def _payment_type(fields: Mapping, errors: dict[str, str]) -> str | None:
@@ -501,6 +509,17 @@ def credit_note_detail(request_detail: Mapping, original_detail: Mapping,
     }
 
 
+def exchange_rate_of(detail: Mapping) -> Decimal:
+    """KES per unit of a sale's (or credit note's) currency: 1 for KES or when not given."""
+    if str(detail.get("currency") or HOME_CURRENCY).upper() == HOME_CURRENCY:
+        return Decimal(1)
+    try:
+        rate = Decimal(str(detail.get("exchange_rate") or 1))
+    except ArithmeticError:
+        return Decimal(1)
+    return rate if rate.is_finite() and rate > 0 else Decimal(1)
+
+
 def _left_per_line(lines: list, already_credited: Mapping[str, Decimal]) -> list[Decimal]:
     """What is left of each original line after earlier credit notes (taken from the first
     lines of an item on)."""
@@ -517,12 +536,14 @@ def _left_per_line(lines: list, already_credited: Mapping[str, Decimal]) -> list
 
 def resolve_credit_note(document: Document, original_detail: Mapping,
                         already_credited: Mapping[str, Decimal], config: TaxConfig) -> Document:
-    """The credit note with its full detail and its (negative) money columns; same content_hash."""
+    """The credit note with its full detail and its (negative) money columns, in KES at the
+    original's exchange rate (its detail keeps the original's currency); same content_hash."""
     detail = credit_note_detail(document.detail, original_detail, already_credited, config)
-    amount, tax_rate, tax_amount, total_amount = money_columns(detail["totals"], negative=True)
+    amount, tax_rate, tax_amount, total_amount = money_columns(
+        detail["totals"], negative=True, exchange_rate=exchange_rate_of(detail))
     return replace(document, detail=detail, amount=amount, tax_rate=tax_rate, tax_amount=tax_amount,
                    total_amount=total_amount,
-                   payment_mode=CASH if detail.get("payment_type") == "01" else CARD)
+                   payment_mode=payment_mode(detail.get("payment_type")))
 
 
 # --- item --------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ rounding step; each line's own tax is rounded the same way, on its own.
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from app.domain.errors import InvoiceValidationError
 from app.domain.money import CENT, MAX_AMOUNT, NotANumber, canonical, to_decimal
@@ -211,16 +211,46 @@ def effective_rate(net: Decimal, tax: Decimal) -> Decimal:
     return (tax * HUNDRED / net).copy_abs().quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def money_columns(totals: Mapping[str, str], *, negative: bool = False
+def in_home_currency(amount: Decimal, exchange_rate: Decimal | str | int = 1) -> Decimal:
+    """An amount in the sale's currency in KES: amount × exchange_rate, rounded half-up to cents
+    (exact Decimal arithmetic, never a float). At rate 1 (a KES sale) the amount stays as it is."""
+    rate = Decimal(exchange_rate)
+    if rate == 1:
+        return amount
+    with localcontext() as context:
+        # exact: the product has at most the digits of both, the result 26 (below 10^24, cents)
+        context.prec = len(amount.as_tuple().digits) + len(rate.as_tuple().digits) + 30
+        return (amount * rate).quantize(CENT, rounding=ROUND_HALF_UP) + 0
+
+
+def home_totals(totals: Mapping[str, str], exchange_rate: Decimal | str | int = 1
+                ) -> dict[str, Decimal]:
+    """A detail's net, tax and gross in KES (docs/KENYA.md "Money columns"): tax and gross are
+    each converted (× exchange_rate, half-up to cents) and net is gross − tax, so the row's
+    amount + tax_amount is its total_amount as for a KES sale."""
+    tax = in_home_currency(Decimal(totals["tax"]), exchange_rate)
+    gross = in_home_currency(Decimal(totals["gross"]), exchange_rate)
+    net = Decimal(totals["net"]) if Decimal(exchange_rate) == 1 else gross - tax
+    return {"net": net, "tax": tax, "gross": gross}
+
+
+def money_columns(totals: Mapping[str, str], *, negative: bool = False,
+                  exchange_rate: Decimal | str | int = 1
                   ) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """(amount, tax_rate, tax_amount, total_amount) of a row from a detail's totals:
-    amount = net, total_amount = gross; a credit note's are negative (tax_rate stays positive)."""
-    net, tax, gross = (Decimal(totals["net"]), Decimal(totals["tax"]), Decimal(totals["gross"]))
-    rate = effective_rate(net, tax)
+    """(amount, tax_rate, tax_amount, total_amount) of a row from a detail's totals, in KES
+    (the totals × exchange_rate, see home_totals): amount = net, total_amount = gross; a credit
+    note's are negative (tax_rate, the same in any currency, stays positive)."""
+    rate = effective_rate(Decimal(totals["net"]), Decimal(totals["tax"]))
+    kes = home_totals(totals, exchange_rate)
+    net, tax, gross = kes["net"], kes["tax"], kes["gross"]
     if negative:
         net, tax, gross = -net, -tax, -gross
     return net + 0, rate, tax + 0, gross + 0  # (+ 0 turns -0 into 0)
 
 
-def too_large(totals: Mapping[str, str]) -> bool:
-    return any(Decimal(value).copy_abs() >= MAX_AMOUNT for value in totals.values())
+def too_large(totals: Mapping[str, str], exchange_rate: Decimal | str | int = 1) -> bool:
+    """Any total, in the sale's currency or in KES, at or above MAX_AMOUNT."""
+    figures = [Decimal(value) for value in totals.values()]
+    if Decimal(exchange_rate) != 1:
+        figures += home_totals(totals, exchange_rate).values()
+    return any(value.copy_abs() >= MAX_AMOUNT for value in figures)

@@ -67,6 +67,13 @@ def money_text(text: object) -> str:
     return sign + ",".join([whole, *groups]) + "." + frac
 
 
+def sold_in(row: Row) -> str | None:
+    """A Kenya sale's (or credit note's) own currency when it is not KES (its money columns
+    are in KES all the same); None for KES and KPRA rows."""
+    currency = row.get("currency")
+    return str(currency) if currency and currency != "KES" else None
+
+
 def document_title(row: Row) -> str:
     """A row's number as the shop knows it; a Kenya row that is not a sale says what it is
     ("CN-1 (credit note)", "KE1NTXU0000013 (item registration)")."""
@@ -179,8 +186,10 @@ class InvoiceModel(QAbstractTableModel):
             if column == COL_STATE:
                 return STATE_TIPS.get(state)
             if column == COL_TOTAL:
-                return (f"Amount {money_text(row.get('amount'))} + tax "
-                        f"{money_text(row.get('tax_amount'))}")
+                tip = (f"Amount {money_text(row.get('amount'))} + tax "
+                       f"{money_text(row.get('tax_amount'))}")
+                currency = sold_in(row)
+                return f"{tip}, in KES (sold in {currency})" if currency else tip
             return None
         if role == Qt.ItemDataRole.DecorationRole and column == COL_STATE:
             return state_icon(state)
@@ -204,7 +213,11 @@ class InvoiceModel(QAbstractTableModel):
         if column == COL_DATE:
             return str(row.get("date_time") or "")
         if column == COL_TOTAL:
-            return money_text(row.get("total_amount")) if row.get("has_money", True) else "—"
+            if not row.get("has_money", True):
+                return "—"
+            currency = sold_in(row)  # Kenya's totals are in KES, whatever the sale's currency
+            total = money_text(row.get("total_amount"))
+            return f"{total} ({currency} sale)" if currency else total
         if column == COL_STATE:
             return state_word(row.get("state"))
         if column == COL_ATTEMPTS:

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.invoice_model import STATE_COLOURS, guarded, money_text, state_word
+from app.gui.invoice_model import STATE_COLOURS, guarded, money_text, sold_in, state_word
 from app.gui.runtime import Runtime
 
 Matrix = list[list[bool]]  # rows of modules, True = dark; the quiet zone included
@@ -99,8 +99,14 @@ def summary(detail: dict[str, Any]) -> list[tuple[str, str]]:
     if rate not in (None, ""):
         tax += f" ({rate} %)"
     total = money_text(detail.get("total_amount"))
-    if detail.get("currency"):
-        total = f"{detail['currency']} {total}"
+    if detail.get("currency"):  # Kenya: the row's total is in KES, whatever the sale's currency
+        total = f"KES {total}"
+        currency = sold_in(detail)
+        own = (detail.get("band_totals") or {}).get("gross")
+        if currency and own is not None and detail.get("exchange_rate"):
+            total += f" ({currency} {money_text(own)} at {detail['exchange_rate']})"
+        elif currency:
+            total += f" (sold in {currency})"
     return [
         ("Invoice no" if str(detail.get("kind") or "invoice") == "invoice" else "Number",
          str(detail.get("number") or detail.get("invoice_no", ""))),

@@ -10,10 +10,12 @@ from decimal import Decimal, InvalidOperation
 from aiohttp import web
 
 from app.domain import qr
+from app.domain.kenya import exchange_rate_of
+from app.domain.kenya_tax import in_home_currency
 from app.domain.money import plain
 from app.domain.states import State
 from app.server.dashboard_query import KIND_PREFIXES as PREFIXES
-from app.server.dashboard_query import KINDS, whole_number
+from app.server.dashboard_query import KINDS, PAYMENT_MODES, whole_number
 from app.server.invoice_api import DEPS
 from app.server.responses import error, success
 from app.store.listing import Cursor, InvoiceFilter
@@ -36,10 +38,22 @@ LOOKUP_ABSENT = {
                  "check a buyer's PIN on KRA's iTax PIN checker instead.",
 }
 BAND_PAGE = 500
+# A Kenya row's payment_mode is its eTIMS payment type's number (app/domain/kenya.py: "06" → 6).
+KENYA_PAYMENT_MODES = {1: "Cash", 2: "Credit", 3: "Cash/credit", 4: "Bank cheque", 5: "Card",
+                       6: "Mobile money", 7: "Other"}
 
 
 def kenya(upstream: str) -> bool:
     return upstream in KENYA_UPSTREAMS
+
+
+def payment_modes(upstream: str) -> dict[int, str]:
+    """The authority's payment modes, by the number a row stores: KPRA's 1 Cash, 2 Card."""
+    return KENYA_PAYMENT_MODES if kenya(upstream) else PAYMENT_MODES
+
+
+def payment_mode_name(mode: int, upstream: str) -> str:
+    return payment_modes(upstream).get(mode, f"Mode {mode}")
 
 
 def own_number(r: InvoiceRecord) -> str:
@@ -107,8 +121,18 @@ def _lines(d: dict, negative: bool) -> list[dict[str, object]]:
     return out
 
 
-def _bands(d: dict, negative: bool) -> list[dict[str, object]]:
+def _in_kes(value: object, rate: Decimal) -> Decimal:
+    """A figure of the detail (the sale's currency) in KES, as the row's money columns are."""
+    return in_home_currency(_decimal(value), rate)
+
+
+def _bands(d: dict, negative: bool, rate: Decimal | None = None) -> list[dict[str, object]]:
+    """The detail's bands, in the sale's currency; in KES when ``rate`` (its exchange rate)."""
     bands = d.get("bands") if isinstance(d.get("bands"), dict) else {}
+    if rate is not None:
+        bands = {k: {**b, "taxable": _in_kes(b.get("taxable"), rate),
+                     "tax": _in_kes(b.get("tax"), rate)}
+                 for k, b in bands.items() if isinstance(b, dict)}
     out = []
     for band in BANDS:
         b = bands.get(band)
@@ -122,10 +146,11 @@ def _bands(d: dict, negative: bool) -> list[dict[str, object]]:
 
 
 def band_list(r: InvoiceRecord) -> list[dict[str, object]]:
-    """A row's bands (credit notes negative); none for KPRA rows, items and stock."""
+    """A row's bands in KES, like its money columns (credit notes negative); none for KPRA
+    rows, items and stock."""
     if r.kind not in MONEY_KINDS or not r.detail:
         return []
-    return _bands(r.detail, r.kind == "credit_note")
+    return _bands(r.detail, r.kind == "credit_note", exchange_rate_of(r.detail))
 
 
 def _document(r: InvoiceRecord, d: dict) -> dict[str, object] | None:
@@ -198,6 +223,10 @@ def detail_fields(r: InvoiceRecord, upstream: str) -> dict[str, object]:
         "bands": _bands(d, negative),
         "band_totals": {k: _signed(totals.get(k), negative)
                         for k in ("taxable", "tax", "net", "gross")} if totals else None,
+        # the sale's currency (row_fields' currency) per KES: band_totals × this = the row's
+        # money columns (in KES); "1" for a KES sale, None for rows without money
+        "exchange_rate": plain(exchange_rate_of(d)) if r.detail is not None
+        and r.kind in MONEY_KINDS else None,
         "credit_note_no": _text(d.get("credit_note_no")) if r.kind == "credit_note" else None,
         "original_invoice_id": None,
         "reason": _text(d.get("reason")),
@@ -239,7 +268,9 @@ def authority(request: web.Request) -> dict[str, object]:
             "practice": deps.practice,
             "customer_lookup": deps.lookup_customer is not None and upstream == "protax",
             "customer_lookup_absent": None if upstream == "protax" else
-            LOOKUP_ABSENT.get(upstream, "Not offered here.")}
+            LOOKUP_ABSENT.get(upstream, "Not offered here."),
+            "payment_modes": [{"payment_mode": m, "payment_mode_name": n}
+                              for m, n in payment_modes(upstream).items()]}
 
 
 async def get_authority(request: web.Request) -> web.Response:
@@ -307,11 +338,11 @@ async def receipt_qr(request: web.Request) -> web.Response:
 
 def add_bands(sums: dict[str, dict[str, object]], records: list[InvoiceRecord]) -> None:
     """Add each sale's and credit note's detail bands to ``sums`` (band → rate, taxable, tax,
-    documents); credit notes subtract."""
+    documents), in KES; credit notes subtract."""
     for r in records:
         if r.kind not in MONEY_KINDS or not r.detail:
             continue
-        for b in _bands(r.detail, r.kind == "credit_note"):
+        for b in band_list(r):  # in KES: a USD sale's bands × its exchange rate
             entry = sums.setdefault(b["band"], {"rate": b["rate"], "taxable": Decimal(0),
                                                 "tax": Decimal(0), "count": 0})
             entry["taxable"] += Decimal(b["taxable"])

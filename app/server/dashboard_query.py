@@ -50,10 +50,11 @@ def date_range(query: Mapping[str, str], errors: dict[str, str],
 
 
 def invoice_filter(query: Mapping[str, str], errors: dict[str, str] | None = None,
-                   default_from: dt.date | None = None, default_to: dt.date | None = None
-                   ) -> InvoiceFilter:
+                   default_from: dt.date | None = None, default_to: dt.date | None = None,
+                   payment_modes: Mapping[int, str] = PAYMENT_MODES) -> InvoiceFilter:
     """The invoice list's, exports' and reports' filters. Raises BadQuery unless ``errors`` is
-    handed in (then the caller adds its own and raises)."""
+    handed in (then the caller adds its own and raises). ``payment_modes``: the authority's
+    (dashboard_kenya.payment_modes); KPRA's by default."""
     own = errors is None
     errors = {} if errors is None else errors
     state = query.get("state", "").strip().lower()
@@ -69,8 +70,8 @@ def invoice_filter(query: Mapping[str, str], errors: dict[str, str] | None = Non
     payment_mode = None
     mode = query.get("payment_mode", "").strip()
     if mode:
-        if mode not in ("1", "2"):
-            errors["payment_mode"] = "must be 1 (cash) or 2 (card)"
+        if mode not in {str(m) for m in payment_modes}:
+            errors["payment_mode"] = payment_mode_rule(payment_modes)
         else:
             payment_mode = int(mode)
     start, end = date_range(query, errors, default_from, default_to)
@@ -138,5 +139,12 @@ def whole_number(text: str) -> bool:
     return _WHOLE.fullmatch(text) is not None
 
 
-def payment_mode_name(mode: int) -> str:
-    return PAYMENT_MODES.get(mode, f"Mode {mode}")
+def payment_mode_name(mode: int, payment_modes: Mapping[int, str] = PAYMENT_MODES) -> str:
+    return payment_modes.get(mode, f"Mode {mode}")
+
+
+def payment_mode_rule(payment_modes: Mapping[int, str] = PAYMENT_MODES) -> str:
+    """"must be 1 (cash) or 2 (card)" (KPRA), "must be 1 (cash), 2 (credit), … or 7 (other)"."""
+    words = [f"{m} ({n.lower()})" for m, n in payment_modes.items()]
+    return "must be " + (", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else
+                         "".join(words))

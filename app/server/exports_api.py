@@ -61,7 +61,8 @@ async def _kenya_batches(request: web.Request, f: InvoiceFilter
             bands = {b["band"]: b for b in dashboard_kenya.band_list(r)}
             money = r.kind in dashboard_kenya.MONEY_KINDS
             rows.append((
-                r.pos_id, r.invoice_no, r.date_time, payment_mode_name(r.payment_mode),
+                r.pos_id, r.invoice_no, r.date_time,
+                dashboard_kenya.payment_mode_name(r.payment_mode, request.app[DEPS].upstream),
                 r.amount if money else None, r.tax_rate if money else None,
                 r.tax_amount if money else None, r.total_amount if money else None,
                 r.state.value, r.attempts, r.last_error, r.transaction_id,
@@ -91,7 +92,8 @@ async def export(request: web.Request) -> web.StreamResponse:
         return error(404, "Exports are .csv or .xlsx files.", {"format": "must be csv or xlsx"})
     try:
         if name == "invoices":
-            f = invoice_filter(request.query)
+            f = invoice_filter(request.query, payment_modes=dashboard_kenya.payment_modes(
+                request.app[DEPS].upstream))
             if dashboard_kenya.kenya(request.app[DEPS].upstream):
                 return await exports.send_export(
                     request, f"invoices_{_stamp()}.{fmt}", fmt, KENYA_HEADER,
@@ -102,7 +104,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         if name == "sales":
             report = await sales_report(request)
             rows: list[Sequence[object]] = [
-                (r.period, r.pos_id, payment_mode_name(r.payment_mode), r.totals.count,
+                (r.period, r.pos_id, report.mode_name(r.payment_mode), r.totals.count,
                  r.totals.amount, r.totals.tax, r.totals.total) for r in report.rows]
             t = report.totals
             rows.append(("Total", "", "", t.count, t.amount, t.tax, t.total))

@@ -15,7 +15,6 @@ from app.server.dashboard_query import (
     encode_cursor,
     invoice_filter,
     page_args,
-    payment_mode_name,
     whole_number,
 )
 from app.server.invoice_api import DEPS
@@ -26,10 +25,15 @@ from app.store.records import AttemptRecord, InvoiceRecord
 RETRYABLE = (State.REJECTED, State.QUEUED, State.HELD)
 
 
-def invoice_row(r: InvoiceRecord) -> dict[str, object]:
+def invoice_row(r: InvoiceRecord, upstream: str | None = None) -> dict[str, object]:
+    """One row of the list. Its payment mode is named as ``upstream``'s (KPRA: Cash / Card;
+    Kenya: the eTIMS payment types); without it, as the row's own (a Kenya row has a detail)."""
+    if upstream is None:
+        upstream = "kpra" if r.detail is None else dashboard_kenya.KENYA_UPSTREAMS[0]
     return {
         "id": r.id, "pos_id": r.pos_id, "invoice_no": r.invoice_no, "date_time": r.date_time,
-        "payment_mode": r.payment_mode, "payment_mode_name": payment_mode_name(r.payment_mode),
+        "payment_mode": r.payment_mode,
+        "payment_mode_name": dashboard_kenya.payment_mode_name(r.payment_mode, upstream),
         "amount": plain(r.amount), "tax_rate": plain(r.tax_rate),
         "tax_amount": plain(r.tax_amount), "total_amount": plain(r.total_amount),
         "state": r.state.value, "attempts": r.attempts, "last_error": r.last_error,
@@ -43,7 +47,7 @@ def invoice_detail(r: InvoiceRecord, attempts: list[AttemptRecord],
     """Everything about one row. (The dashboard's handler adds what the rows around it say:
     dashboard_kenya.linked.)"""
     qr_query = urlencode({"pos_id": r.pos_id, "invoice_no": r.invoice_no})
-    return invoice_row(r) | {
+    return invoice_row(r, upstream) | {
         "ntn": r.ntn,
         "warnings": r.warnings,
         "next_attempt_at": wire_time(r.next_attempt_at) if r.state is State.QUEUED else None,
@@ -68,14 +72,15 @@ async def dashboard_detail(request: web.Request, r: InvoiceRecord,
 
 async def list_invoices(request: web.Request) -> web.Response:
     """GET /api/dashboard/invoices?q&state&pos_id&payment_mode&from&to&limit&after"""
-    store = request.app[DEPS].store
+    store, upstream = request.app[DEPS].store, request.app[DEPS].upstream
     errors: dict[str, str] = {}
-    f = invoice_filter(request.query, errors)
+    f = invoice_filter(request.query, errors,
+                       payment_modes=dashboard_kenya.payment_modes(upstream))
     limit, after = page_args(request.query, errors)
     if errors:
         return error(400, "Some filters are not valid: " + BadQuery(errors).args[0], errors)
     records, cursor = await store.list_invoices(f, limit, after)
-    items = [invoice_row(r) for r in records]
+    items = [invoice_row(r, upstream) for r in records]
     if items:
         message = f"{len(items)} invoice(s)" + (" (more on the next page)." if cursor else ".")
     else:

@@ -78,9 +78,14 @@ _STATES = [s.value for s in State]
 _STATE = {"type": "string", "enum": _STATES,
           "description": "queued → sending → synced; rejected (the tax authority said no: a "
                          "person must look); held (this POS's credentials need fixing)."}
-_PAYMENT_MODE = {"type": "integer", "enum": list(PAYMENT_MODES),
-                 "description": " ".join(f"{m} = {n}." for m, n in PAYMENT_MODES.items())}
-_PAYMENT_MODE_NAME = {"type": "string", "enum": list(PAYMENT_MODES.values())}
+_KENYA_PAYMENT_MODES = dashboard_kenya.KENYA_PAYMENT_MODES
+_PAYMENT_MODES_TEXT = ("KPRA: " + ", ".join(f"{m} = {n}" for m, n in PAYMENT_MODES.items()) +
+                       ". Kenya (the eTIMS payment type's number): " +
+                       ", ".join(f"{m} = {n}" for m, n in _KENYA_PAYMENT_MODES.items()) + ".")
+_PAYMENT_MODE = {"type": "integer", "enum": sorted({*PAYMENT_MODES, *_KENYA_PAYMENT_MODES}),
+                 "description": _PAYMENT_MODES_TEXT}
+_PAYMENT_MODE_NAME = {"type": "string", "enum": list(dict.fromkeys(
+    [*PAYMENT_MODES.values(), *_KENYA_PAYMENT_MODES.values()]))}
 _KIND = {"type": "string", "enum": list(KINDS),
          "description": "What the row is (docs/KENYA.md): " + ", ".join(
              f"`{k}` {n.lower()}" for k, n in KINDS.items()) + ". KPRA rows are all invoice."}
@@ -259,6 +264,10 @@ def _kenya_detail() -> dict[str, Any]:
         "bands": {"type": "array", "items": band, "description": "Per tax band A–E."},
         "band_totals": {"oneOf": [{"type": "null"}, _closed({
             k: _MONEY for k in ("taxable", "tax", "net", "gross")})]},
+        "exchange_rate": {**_TEXT_OR_NULL, "description": "Sales and credit notes: KES per "
+                          "unit of `currency` (\"1\" for KES). The row's money columns are in "
+                          "KES (band_totals × this, to cents); lines, bands and band_totals are "
+                          "in `currency`."},
         "credit_note_no": _TEXT_OR_NULL,
         "original_invoice_id": {"type": ["integer", "null"], "description": "A credit note's "
                                 "original invoice, when it is in this utility."},
@@ -291,6 +300,10 @@ def _authority() -> dict[str, Any]:
         "customer_lookup": {"type": "boolean", "description": "GET /api/dashboard/customers "
                             "works here (ProTax)."},
         "customer_lookup_absent": {**_TEXT_OR_NULL, "description": "Why not, if not."},
+        "payment_modes": {"type": "array", "description": "This authority's payment modes, as "
+                          "the filters offer them and the lists and reports name them.",
+                          "items": _closed({"payment_mode": _PAYMENT_MODE,
+                                            "payment_mode_name": _PAYMENT_MODE_NAME})},
     }, "Which tax authority this utility reports to.")
 
 
@@ -514,8 +527,8 @@ def _filters(first: str = "none", last: str = "none") -> list[dict[str, Any]]:
         _query("kind", {"type": "string", "enum": list(KINDS)},
                "Only this kind (Kenya): " + ", ".join(KINDS) + "."),
         _query("pos_id", {"type": "string", "maxLength": MAX_ID}, "Only this POS."),
-        _query("payment_mode", _PAYMENT_MODE, "Only this payment mode: " + ", ".join(
-            f"{m} = {n}" for m, n in PAYMENT_MODES.items()) + "."),
+        _query("payment_mode", _PAYMENT_MODE, "Only this payment mode. " + _PAYMENT_MODES_TEXT +
+               " A mode the authority does not have is a 400."),
         *_dates(first, last),
     ]
 

@@ -13,7 +13,7 @@ from app.domain.states import State
 from app.server import charts, dashboard_kenya
 from app.server.dashboard_api import CHART_DAYS, totals_data
 from app.server.dashboard_kenya import money_only
-from app.server.dashboard_query import BadQuery, invoice_filter, payment_mode_name
+from app.server.dashboard_query import BadQuery, invoice_filter
 from app.server.invoice_api import DEPS
 from app.server.responses import error, success
 from app.store.listing import InvoiceFilter
@@ -28,6 +28,10 @@ class SalesReport:
     period: str
     f: InvoiceFilter
     rows: list[SalesRow]
+    upstream: str = "kpra"  # whose payment modes (dashboard_kenya.payment_modes)
+
+    def mode_name(self, mode: int) -> str:
+        return dashboard_kenya.payment_mode_name(mode, self.upstream)
 
     def by(self, key: str) -> dict[object, Totals]:
         out: dict[object, Totals] = {}
@@ -50,21 +54,23 @@ async def sales_report(request: web.Request) -> SalesReport:
         period = "day"
     today = dt.date.today()
     start = today.replace(day=1) if period == "day" else today.replace(month=1, day=1)
-    f = invoice_filter(request.query, errors, default_from=start, default_to=today)
+    upstream = request.app[DEPS].upstream
+    f = invoice_filter(request.query, errors, default_from=start, default_to=today,
+                       payment_modes=dashboard_kenya.payment_modes(upstream))
     if errors:
         raise BadQuery(errors)
-    f = money_only(f, request.app[DEPS].upstream)
+    f = money_only(f, upstream)
     rows = await request.app[DEPS].store.sales(f, period)
-    return SalesReport(period, f, rows)
+    return SalesReport(period, f, rows, upstream)
 
 
 def sales_data(report: SalesReport) -> dict[str, object]:
     return {
         "period": report.period, "from": report.f.date_from, "to": report.f.date_to,
         "rows": [{"period": r.period, "pos_id": r.pos_id, "payment_mode": r.payment_mode,
-                  "payment_mode_name": payment_mode_name(r.payment_mode)} | totals_data(r.totals)
+                  "payment_mode_name": report.mode_name(r.payment_mode)} | totals_data(r.totals)
                  for r in report.rows],
-        "by_payment_mode": [{"payment_mode": mode, "payment_mode_name": payment_mode_name(mode)}
+        "by_payment_mode": [{"payment_mode": mode, "payment_mode_name": report.mode_name(mode)}
                             | totals_data(t) for mode, t in report.by("payment_mode").items()],
         "by_pos": [{"pos_id": pos_id} | totals_data(t) for pos_id, t in report.by("pos_id").items()],
         "totals": totals_data(report.totals),

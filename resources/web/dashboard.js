@@ -354,6 +354,26 @@
     return true;
   }
 
+  /** The payment filters offer this authority's modes (KPRA: Cash, Card; Kenya: the eTIMS
+   *  payment types), [{payment_mode, payment_mode_name}]; none given: the page's own. */
+  function fillPaymentModes(modes) {
+    if (!Array.isArray(modes) || !modes.length) return;
+    for (const id of ["f-payment", "r-payment"]) {
+      const select = $(id);
+      const chosen = select.value;
+      select.replaceChildren(el("option", { value: "" }, "All"), ...modes.map(
+        (m) => el("option", { value: String(m.payment_mode) }, m.payment_mode_name)));
+      select.value = chosen;
+    }
+  }
+
+  /** The name of a payment mode (the report's scope line), as the filter offers it. */
+  function paymentModeName(mode) {
+    const found = (authority.payment_modes || []).find((m) => String(m.payment_mode) === mode);
+    return found ? found.payment_mode_name : mode === "1" ? "Cash" : mode === "2" ? "Card" :
+      "mode " + mode;
+  }
+
   /** Show the parts of the page that belong to this authority, and name it. */
   function applyAuthority(a) {
     authority = Object.assign({}, authority, a);
@@ -374,6 +394,7 @@
     OUTCOME_LABELS.already_recorded = signer + " already had it";
     OUTCOME_LABELS.rejected = "Refused by " + signer;
     OUTCOME_LABELS.submitted = "Accepted, being signed";
+    fillPaymentModes(authority.payment_modes);
     const lookup = kenya && authority.customer_lookup;
     $("pin-lookup").hidden = !lookup;
     $("pin-absent").hidden = !kenya || lookup;
@@ -716,7 +737,9 @@
         kenya ? null : el("td", {}, row.payment_mode_name || ""),
         kenya ? el("td", { class: "customer" }, customer) : null,
         el("td", { class: "num" + (roughly(row.total_amount) < 0 ? " negative" : "") },
-           rowMoney(row, "total_amount")),
+           rowMoney(row, "total_amount"),
+           kenya && row.has_money && row.currency && row.currency !== authority.currency ?
+             el("span", { class: "sub-line" }, "sold in " + row.currency) : null),
         el("td", { class: "num" + (roughly(row.tax_amount) < 0 ? " negative" : "") },
            rowMoney(row, "tax_amount")),
         el("td", {}, stateBadge(row.state)),
@@ -960,7 +983,14 @@
   }
 
   function kenyaFields(d) {
-    const kes = (t) => money(t) + " " + (d.currency || "KES");
+    // The row's amounts are in KES; a foreign-currency sale shows its own figures first:
+    // "100.00 USD (12,900.00 KES at 129)".
+    const home = authority.currency || "KES";
+    const foreign = d.currency && d.currency !== home && d.band_totals && d.exchange_rate;
+    const kes = (t, own) => foreign ?
+      money(d.band_totals[own]) + " " + d.currency + " (" + money(t) + " " + home + " at " +
+        d.exchange_rate + ")" :
+      money(t) + " " + home;
     const fields = [[d.kind === "credit_note" ? "Credit note no" : d.kind === "item" ?
                       "Item code" : d.kind === "stock" ? "Reference" : "Invoice no",
                      d.number || d.invoice_no],
@@ -978,9 +1008,9 @@
     if (d.has_money) {
       fields.push(["Customer PIN", d.customer_pin || "None (a walk-in sale)"],
                   ["Customer name", d.customer_name || "—"],
-                  ["Before tax", kes(d.amount), "num"],
-                  ["Tax", kes(d.tax_amount), "num"],
-                  ["Total", kes(d.total_amount), "num strong"]);
+                  ["Before tax", kes(d.amount, "net"), "num"],
+                  ["Tax", kes(d.tax_amount, "tax"), "num"],
+                  ["Total", kes(d.total_amount, "gross"), "num strong"]);
     }
     const upstreamName = authority.upstream === "protax" ? "ProTax id" : "KRA Agent sale id";
     fields.push(["State", stateBadge(d.state)],
@@ -1161,7 +1191,7 @@
     $("rep-export-xlsx").href = withQuery("/api/dashboard/export/sales.xlsx", query);
     const range = rangeWords(d.from, d.to);
     const scope = (settings.pos_id ? ", POS " + settings.pos_id : "") +
-      (settings.payment_mode ? ", " + (settings.payment_mode === "1" ? "cash" : "card") +
+      (settings.payment_mode ? ", " + paymentModeName(settings.payment_mode).toLowerCase() +
         " only" : "");
     setText("reports-range", range + scope + ": " +
             plural((d.totals || {}).count || 0, authority.kenya ? "sale or credit note" :

@@ -32,8 +32,11 @@ from tests.integration.test_dashboard_kenya_api import (
     KRA_CHECKER,
     OIL,
     POS_ID,
+    ROWS,
+    SALE_2_LINES,
     fake_lookup,
     kenya_utility,
+    sale_detail,
 )
 
 
@@ -66,6 +69,18 @@ async def protax(tmp_path: Path, sandbox: KpraSandbox,
                  before_servers_stop: list) -> AsyncIterator[Utility]:
     async for running in _running(tmp_path, sandbox, before_servers_stop, "protax",
                                   key_mode="test", lookup=fake_lookup):
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def kra_usd(tmp_path: Path, sandbox: KpraSandbox,
+                  before_servers_stop: list) -> AsyncIterator[Utility]:
+    """The shop's day plus a sale in US dollars (1200 USD at 129.5: 155,400.00 KES)."""
+    usd = ("INV-USD", "invoice", "queued", "12:10",
+           sale_detail("INV-USD", SALE_2_LINES, currency="USD", exchange_rate="129.5"),
+           None, None, None, None)
+    async for running in _running(tmp_path, sandbox, before_servers_stop, "kra-agent",
+                                  rows=[*ROWS, usd]):
         yield running
 
 
@@ -220,3 +235,16 @@ async def test_kra_agent_hides_the_pin_lookup_and_says_why(page: Page, kra: Util
     await expect(why).to_have_attribute("title", "The KRA Agent API has no customer PIN "
                                                  "look-up (its document offers none); check a "
                                                  "buyer's PIN on KRA's iTax PIN checker instead.")
+
+
+async def test_a_foreign_currency_sale_shows_its_own_total_and_the_kes_one(page: Page,
+                                                                          kra_usd: Utility):
+    await _open(page, kra_usd, "#invoices")
+    row = page.locator("#invoice-rows tr", has_text="INV-USD")
+    await expect(row).to_contain_text("155,400.00")  # the Total (KES) column
+    await expect(row).to_contain_text("sold in USD")
+    await row.get_by_role("link", name="INV-USD").click()
+    fields = page.locator("#invoice-fields")
+    await expect(fields).to_contain_text("1,200.00 USD (155,400.00 KES at 129.5)")
+    await expect(page.locator("#invoice-band-foot")).to_contain_text("Total (USD)")
+    await settled(page)

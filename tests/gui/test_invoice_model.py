@@ -177,3 +177,7 @@ def test_kenya_rows_say_what_they_are_and_credit_notes_are_negative():
     assert text(credit, COL_TOTAL) == "-5,800.00"
     assert text(item, COL_TOTAL) == "—"  # no money in an item registration
     assert text(credit, COL_INVOICE) == "CN-1 (credit note)"
+    usd = {"kind": "invoice", "invoice_no": "INV-2", "currency": "USD", "has_money": True,
+           "amount": "11007.50", "tax_amount": "1942.50", "total_amount": "12950.00"}
+    assert text(usd, COL_TOTAL) == "12,950.00 (USD sale)"  # Kenya's totals are in KES
+    assert text(sale | {"currency": "KES"}, COL_TOTAL) == "11,600.00"

@@ -176,3 +176,15 @@ def test_kenya_the_code_is_the_authority_s_receipt_link_once_signed(qtbot, runti
     assert not hasattr(signed, "note")
     assert "Credit note CN-1" in signed.windowTitle().replace("credit note", "Credit note")
     screenshot(signed, "qr-preview-kenya")
+
+
+def test_kenya_a_foreign_currency_sale_shows_its_kes_total_and_its_own(qtbot, runtime: Runtime):
+    from app.gui.qr_preview import summary
+
+    usd = kenya_detail(kind="invoice", invoice_no="INV-2", number="INV-2", currency="USD",
+                       total_amount="12950.00", tax_amount="1942.50", amount="11007.50")
+    assert dict(summary(usd))["Total"] == "KES 12,950.00 (sold in USD)"
+    page = usd | {"exchange_rate": "129.5", "band_totals": {"taxable": "100", "tax": "15",
+                                                           "net": "85", "gross": "100"}}
+    assert dict(summary(page))["Total"] == "KES 12,950.00 (USD 100.00 at 129.5)"
+    assert dict(summary(kenya_detail()))["Total"] == "KES -5,800.00"

@@ -17,7 +17,7 @@ import io
 import json
 import time
 from collections.abc import AsyncIterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import aiohttp
@@ -126,12 +126,17 @@ def _money(detail: dict, negative: bool) -> tuple[str, str, str, str]:
         return "0", "0", "0", "0"
     net, tax, gross = (Decimal(totals[k]) for k in ("net", "tax", "gross"))
     rate = (tax / net * 100).quantize(Decimal("0.01")) if net else Decimal(0)
+    fx = Decimal(detail.get("exchange_rate") or 1)  # in KES, like kenya_tax.money_columns
+    if fx != 1:
+        tax, gross = ((x * fx).quantize(Decimal("0.01"), ROUND_HALF_UP) for x in (tax, gross))
+        net = gross - tax
     sign = -1 if negative else 1
     return str(sign * net), str(rate), str(sign * tax), str(sign * gross)
 
 
 def write_kenya_rows(data_dir: Path, rows: list = ROWS) -> None:
-    """The rows, as Kenya's intake stores them (schema v5), into the utility's database."""
+    """The rows, as Kenya's intake stores them (schema v5), into the utility's database; a
+    sale's or credit note's payment_mode is its eTIMS payment type's number (kenya.py)."""
     database = open_database(data_dir / "rims.sqlite3")
     with database.connection_context(), database.atomic():
         for number, kind, state, hhmm, detail, txid, ref, receipt, err in rows:
@@ -144,8 +149,9 @@ def write_kenya_rows(data_dir: Path, rows: list = ROWS) -> None:
                 "total_amount, date_time, payment_mode, received_json, warnings_json, "
                 "content_hash, state, received_at, updated_at, attempts, next_attempt_at, "
                 "ambiguous, last_error, transaction_id, synced_at, kind, detail, upstream_ref, "
-                "receipt_url) VALUES (?,?,?,?,?,?,?,?,1,?,'[]',?,?,?,?,?,?,0,?,?,?,?,?,?,?)",
-                (POS_ID, number, NTN, amount, rate, tax, total, f"{DAY} {hhmm}:00", pack(body),
+                "receipt_url) VALUES (?,?,?,?,?,?,?,?,?,?,'[]',?,?,?,?,?,?,0,?,?,?,?,?,?,?)",
+                (POS_ID, number, NTN, amount, rate, tax, total, f"{DAY} {hhmm}:00",
+                 int(detail.get("payment_type") or "01"), pack(body),
                  hashlib.sha256(body.encode()).digest(), state, now, now + 1,
                  1 if synced else 0, now, err, txid, now + 1 if synced else None,
                  kind, pack(body), ref, receipt))
@@ -161,10 +167,10 @@ def write_kenya_rows(data_dir: Path, rows: list = ROWS) -> None:
 
 
 async def kenya_utility(tmp_path: Path, sandbox: KpraSandbox, upstream: str,
-                        key_mode: str | None = None, lookup=None) -> Utility:
+                        key_mode: str | None = None, lookup=None, rows: list = ROWS) -> Utility:
     data_dir = tmp_path / f"data-{upstream}"
     configure_pos(data_dir, NTN, POS_ID, KEY)
-    write_kenya_rows(data_dir)
+    write_kenya_rows(data_dir, rows)
     running = await Utility(data_dir, sandbox, sending_paused=True).start()
     deps = running.core._runner.app[DEPS]
     deps.upstream, deps.key_mode, deps.lookup_customer = upstream, key_mode, lookup
@@ -379,6 +385,84 @@ async def test_kenya_exports_have_kind_customer_and_bands(kra_browser):
     assert lines[0] == ["Band", "Rate", "Documents", "Taxable (KES)", "Tax (KES)"]
     assert lines[2] == ["Band B", "16", "4", "3500", "482.76"]
     assert lines[-1] == ["Total", "", "", "4025", "487.57"]
+
+
+def _paid_with(row: tuple, payment_type: str, number: str | None = None,
+               original: str | None = None) -> tuple:
+    """A row of ROWS, paid another way (and renumbered); a credit note takes its original's."""
+    detail = row[4] | {"payment_type": payment_type}
+    if number:
+        detail |= {"invoice_no": number}
+    if original:
+        detail |= {"original_invoice_no": original}
+    return (number or row[0], *row[1:4], detail, *row[5:])
+
+
+# The shop's day paid in eTIMS payment types: INV-1001 and its credit note CN-1 by mobile money
+# (06), INV-1002 and CN-2 by card (05), INV-1003 by cheque (04), INV-1004 in cash (01).
+PAID_ROWS = [*(r for r in ROWS if r[1] in ("item", "stock")),
+             _paid_with(ROWS[3], "06"), _paid_with(ROWS[5], "06"),
+             _paid_with(ROWS[4], "05"), _paid_with(ROWS[6], "05"),
+             _paid_with(ROWS[4], "04", "INV-1003"), _paid_with(ROWS[4], "01", "INV-1004")]
+
+
+@pytest.fixture
+async def paid_browser(tmp_path: Path, sandbox: KpraSandbox) -> AsyncIterator[Browser]:
+    running = await kenya_utility(tmp_path, sandbox, "protax", "test", rows=PAID_ROWS)
+    try:
+        async with browser_of(running) as browser:
+            status, body, _ = await browser.sign_in(POS_ID, KEY)
+            assert status == 200, body
+            yield browser
+    finally:
+        await running.stop()
+
+
+async def test_sales_report_groups_by_etims_payment_type(paid_browser):
+    frame = {"from": DAY, "to": DAY}
+    data = (await get(paid_browser, "/api/dashboard/reports/sales", **frame))["data"]
+    assert [(m["payment_mode"], m["payment_mode_name"], m["count"], m["total"])
+            for m in data["by_payment_mode"]] == [
+        (1, "Cash", 1, "1200"), (4, "Bank cheque", 1, "1200"), (5, "Card", 2, "0"),
+        (6, "Mobile money", 2, "4025")]
+    assert {r["payment_mode_name"] for r in data["rows"]} == {
+        "Cash", "Bank cheque", "Card", "Mobile money"}
+    assert data["totals"]["count"] == 6 and data["totals"]["total"] == "6425"
+    # the filter takes every eTIMS type (and only those)
+    mobile = (await get(paid_browser, "/api/dashboard/reports/sales", payment_mode=6,
+                        **frame))["data"]
+    assert [(m["payment_mode_name"], m["total"]) for m in mobile["by_payment_mode"]] == [
+        ("Mobile money", "4025")]
+    credit = (await get(paid_browser, "/api/dashboard/reports/sales", payment_mode=2,
+                        **frame))["data"]
+    assert credit["by_payment_mode"] == [] and credit["totals"]["count"] == 0
+    bad = await get(paid_browser, "/api/dashboard/reports/sales", 400, payment_mode=8)
+    assert "7 (other)" in bad["errors"]["payment_mode"]
+    # the filter's choices, the list and the exports name them the same way
+    authority = (await get(paid_browser, "/api/dashboard/authority"))["data"]
+    assert [m["payment_mode_name"] for m in authority["payment_modes"]] == [
+        "Cash", "Credit", "Cash/credit", "Bank cheque", "Card", "Mobile money", "Other"]
+    rows = await rows_by_number(paid_browser, payment_mode=5)
+    assert {n: r["payment_mode_name"] for n, r in rows.items()} == {
+        "INV-1002": "Card", "cn:CN-2": "Card"}
+    _, raw = await download(paid_browser, "/api/dashboard/export/sales.csv", **frame)
+    lines = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert {line[2] for line in lines[1:-1]} == {"Cash", "Bank cheque", "Card", "Mobile money"}
+    _, raw = await download(paid_browser, "/api/dashboard/export/invoices.csv")
+    table = {r["Invoice no"]: r for r in csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))}
+    assert (table["INV-1003"]["Payment mode"], table["cn:CN-1"]["Payment mode"]) == (
+        "Bank cheque", "Mobile money")
+
+
+async def test_kpra_payment_modes_stay_cash_and_card(utility):
+    async with browser_of(utility) as browser:
+        status, body, _ = await browser.sign_in()
+        assert status == 200, body
+        data = (await get(browser, "/api/dashboard/authority"))["data"]
+        assert data["payment_modes"] == [{"payment_mode": 1, "payment_mode_name": "Cash"},
+                                         {"payment_mode": 2, "payment_mode_name": "Card"}]
+        bad = await get(browser, "/api/dashboard/reports/sales", 400, payment_mode=6)
+        assert bad["errors"]["payment_mode"] == "must be 1 (cash) or 2 (card)"
 
 
 async def test_customer_pin_lookup(protax, protax_browser, kra_browser):

@@ -20,6 +20,7 @@ from app.domain.kenya_tax import tax_config
 from app.domain.states import State
 from app.server.app import make_app
 from app.server.deps import ServerDeps
+from app.server.invoice_api import DEPS
 from app.store import documents, reports
 from app.store import repository as repo
 from app.store.database import open_database
@@ -490,6 +491,58 @@ async def test_kenya_routes_check_the_body_and_the_credentials(kenya_server):
     async with kenya_server.http.post("/api/item", data=b"{", headers={
             "Content-Type": "application/json"}) as response:
         assert response.status == 400 and "body" in (await response.json())["errors"]
+
+
+async def test_a_usd_sale_and_a_kes_sale_sum_in_kes_in_the_reports(kenya_server):
+    """A sale in another currency is stored in KES (its totals × exchange_rate, to cents), so
+    the dashboard's sums add shillings to shillings; the till's answer keeps the sale's own
+    figures in its detail, and a credit note of it is in KES at the sale's rate."""
+    kenya_server.runner.app[DEPS].upstream = "kra-agent"  # the dashboard in Kenya mode
+    status, kes, _ = await kenya_server.post("/api/invoice", sale("INV-KES"))
+    assert status == 201, kes  # 10500 KES, tax 1602
+    usd_items = [{"item_code": "KE1NTXU0000013", "item_name": "test item 1", "quantity": 2,
+                  "unit_price": 50, "tax_type": "B", "item_class_code": "5059690800"}]
+    status, usd, _ = await kenya_server.post("/api/invoice", sale(
+        "INV-USD", items=usd_items, currency="USD", exchange_rate="129.5"))
+    assert status == 201, usd
+    # 100 USD, tax 100 × 18 / 118 = 15.25 → 15 (rounding 1): × 129.5 → 12950.00, 1942.50
+    assert (usd["data"]["total_amount"], usd["data"]["tax_amount"], usd["data"]["amount"]) == \
+        ("12950.00", "1942.50", "11007.50")
+    assert usd["data"]["totals"] == {"taxable": "100", "tax": "15", "net": "85", "gross": "100"}
+    status, found = await kenya_server.get(f"/api/invoices/{POS}/INV-USD")
+    detail = found["data"]["detail"]  # what the connectors send: USD at 129.5
+    assert (detail["currency"], detail["exchange_rate"], detail["totals"]["gross"]) == \
+        ("USD", "129.5", "100")
+    status, cn, _ = await kenya_server.post("/api/credit-note", credit(
+        "CN-USD", original="INV-USD", items=[{"item_code": "KE1NTXU0000013", "quantity": 1}]))
+    assert status == 201, cn  # 50 USD, tax 50 × 18 / 118 = 7.63 → 8: × 129.5
+    assert (cn["data"]["total_amount"], cn["data"]["tax_amount"]) == ("-6475.00", "-1036.00")
+
+    async with aiohttp.ClientSession(base_url=kenya_server.http._base_url,
+                                     cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async with browser.post("/api/session", json={"pos_id": POS, "key": KEY}) as response:
+            assert response.status == 200, await response.text()
+        day = {"from": "2026-04-12", "to": "2026-04-12"}
+        async with browser.get("/api/dashboard/reports/sales", params=day) as response:
+            report = await response.json()
+        assert response.status == 200, report
+        assert report["data"]["totals"] == {"count": 3, "amount": "14466.50", "tax": "2508.50",
+                                            "total": "16975.00"}  # 10500 + 12950 − 6475
+        async with browser.get("/api/dashboard/reports/tax-bands", params=day) as response:
+            bands = await response.json()
+        assert response.status == 200, bands
+        [band_b] = [b for b in bands["data"]["bands"] if b["band"] == "B"]
+        assert (Decimal(band_b["taxable"]), Decimal(band_b["tax"])) == \
+            (Decimal("16975.00"), Decimal("2508.50"))
+        async with browser.get("/api/dashboard/invoices", params={"q": "INV-USD"}) as response:
+            [row] = [r for r in (await response.json())["data"]["items"]
+                     if r["invoice_no"] == "INV-USD"]
+        assert (row["total_amount"], row["currency"]) == ("12950.00", "USD")  # Total (KES)
+        async with browser.get(f"/api/dashboard/invoices/{row['id']}") as response:
+            page = (await response.json())["data"]
+        assert (page["total_amount"], page["currency"], page["exchange_rate"]) == \
+            ("12950.00", "USD", "129.5")
+        assert page["band_totals"]["gross"] == "100"  # the sale's own figures, as sent
 
 
 async def test_in_kpra_mode_the_kenya_routes_answer_404_and_invoices_are_kpra(tmp_path: Path):

@@ -12,8 +12,10 @@ from app.domain.kenya_tax import (
     TaxConfig,
     compute,
     effective_rate,
+    in_home_currency,
     money_columns,
     tax_config,
+    too_large,
 )
 
 D = Decimal
@@ -177,6 +179,29 @@ def test_effective_rate_and_money_columns():
     assert money_columns(totals, negative=True) == (D(-8898), D("18.00"), D(-1602), D(-10500))
     assert effective_rate(D(0), D(0)) == 0
     assert str(money_columns({"net": "0", "tax": "0", "gross": "0"}, negative=True)[0]) == "0"
+
+
+def test_money_columns_of_a_foreign_currency_sale_are_in_kes():
+    usd = {"taxable": "100", "tax": "13.79", "net": "86.21", "gross": "100"}
+    assert money_columns(usd, exchange_rate=D(129)) == \
+        (D("11121.09"), D("16.00"), D("1778.91"), D("12900.00"))
+    assert money_columns(usd, exchange_rate="129", negative=True) == \
+        (D("-11121.09"), D("16.00"), D("-1778.91"), D("-12900.00"))
+    # half-up to cents, exactly: 13.79 × 129.555 = 1786.56345 → 1786.56; 100 × 129.555 =
+    # 12955.5 → 12955.50; net = gross − tax (= 86.21 × 129.555 = 11168.93655 → 11168.94)
+    amount, rate, tax, total = money_columns(usd, exchange_rate="129.555")
+    assert (amount, tax, total) == (D("11168.94"), D("1786.56"), D("12955.50"))
+    assert amount + tax == total and rate == D("16.00")
+    assert in_home_currency(D("0.005"), D(1)) == D("0.005")  # a KES figure stays as it is
+    assert in_home_currency(D("0.5"), D("0.01")) == D("0.01")  # 0.005 rounds half-up
+    assert in_home_currency(D("-0.5"), D("0.01")) == D("-0.01")
+    assert money_columns(usd) == (D("86.21"), D("16.00"), D("13.79"), D(100))  # rate 1: as is
+
+
+def test_too_large_counts_the_kes_figures_too():
+    totals = {"taxable": "10000000000", "tax": "0", "net": "10000000000", "gross": "10000000000"}
+    assert not too_large(totals) and not too_large(totals, D(99))
+    assert too_large(totals, D(100))
 
 
 # --- properties --------------------------------------------------------------------------------

@@ -209,14 +209,24 @@ def test_lenient_forms_are_normalized():
     assert (detail["sales_type"], detail["currency"], detail["exchange_rate"]) == ("T", "USD", "129.5")
     assert detail["lines"][0]["tax_type"] == "B" and detail["lines"][0]["pkg_unit"] == "BG"
     assert detail["lines"][0]["qty_unit"] == "KG" and doc.items[0]["item_type"] == "2"
-    assert doc.payment_mode == 2 and doc.date_time.microsecond == 0
+    assert doc.payment_mode == 6 and doc.date_time.microsecond == 0  # mobile money
 
 
 @pytest.mark.parametrize(("mode", "expected"), [(None, "01"), (1, "01"), ("2", "05")])
 def test_kpra_payment_mode_is_understood(mode, expected):
     fields = {k: v for k, v in SALE.items() if k != "payment_type"} | {"payment_mode": mode}
     doc = parse_invoice(fields, now=NOW, config=KRA).document
-    assert doc.detail["payment_type"] == expected and doc.payment_mode == (1 if expected == "01" else 2)
+    assert doc.detail["payment_type"] == expected and doc.payment_mode == int(expected)
+
+
+@pytest.mark.parametrize("code", ["01", "02", "03", "04", "05", "06", "07"])
+def test_the_rows_payment_mode_is_the_etims_codes_number(code):
+    """Reports group by the row's payment_mode: each eTIMS payment type keeps its own (a credit
+    note takes its original's)."""
+    doc = parse_invoice(SALE | {"payment_type": code}, now=NOW, config=KRA).document
+    assert doc.payment_mode == int(code)
+    credit = resolve_credit_note(parse_credit_note(CREDIT, now=NOW).document, doc.detail, {}, KRA)
+    assert credit.payment_mode == int(code) and credit.detail["payment_type"] == code
 
 
 def test_line_defaults():
@@ -322,6 +332,40 @@ def test_a_partial_credit_note_and_what_is_left():
     with pytest.raises(KenyaValidationError) as caught:
         credit_note_detail(again.detail, original(), everything, KRA)
     assert "credited in full already" in caught.value.errors["items[0].quantity"]
+
+
+def test_a_foreign_currency_sale_stores_kes_money_columns_and_keeps_its_own_figures():
+    doc = parse_invoice(sale(currency="USD", exchange_rate="129.4567"), now=NOW, config=KRA).document
+    detail = doc.detail  # what the connectors send: the sale's own currency, untouched
+    assert (detail["currency"], detail["exchange_rate"]) == ("USD", "129.4567")
+    assert detail["totals"] == {"taxable": "10500", "tax": "1602", "net": "8898", "gross": "10500"}
+    assert detail["bands"]["B"] == {"rate": "18", "taxable": "10500", "tax": "1602"}
+    assert [x["gross_amount"] for x in detail["lines"]] == ["7000", "3500"]
+    # the row's columns, summed by reports: KES, half-up to cents (10500 × 129.4567 =
+    # 1359295.35; 1602 × 129.4567 = 207389.6334 → 207389.63; net = gross − tax)
+    assert (doc.amount, doc.tax_amount, doc.total_amount, doc.tax_rate) == \
+        (D("1151905.72"), D("207389.63"), D("1359295.35"), D("18.00"))
+    assert parse_invoice(sale(currency="USD", exchange_rate="1.0"), now=NOW, config=KRA).document \
+        .total_amount == D(10500)
+    kes = parse_invoice(sale(), now=NOW, config=KRA).document
+    assert (kes.amount, kes.tax_amount, kes.total_amount) == (D(8898), D(1602), D(10500))
+    assert kes.content_hash != doc.content_hash
+
+
+def test_a_credit_note_of_a_foreign_currency_sale_is_in_kes_at_the_originals_rate():
+    usd = parse_invoice(sale(currency="USD", exchange_rate="129.4567"), now=NOW, config=KRA).document.detail
+    full = resolve_credit_note(parse_credit_note(CREDIT, now=NOW).document, usd, {}, KRA)
+    assert (full.detail["currency"], full.detail["exchange_rate"]) == ("USD", "129.4567")
+    assert full.detail["totals"] == {"taxable": "10500", "tax": "1602", "net": "8898", "gross": "10500"}
+    assert (full.amount, full.tax_amount, full.total_amount, full.tax_rate) == \
+        (D("-1151905.72"), D("-207389.63"), D("-1359295.35"), D("18.00"))
+    asked = parse_credit_note(CREDIT | {"items": [{"item_code": "KE1NTXU0000013", "quantity": 1}]},
+                              now=NOW).document
+    part = resolve_credit_note(asked, usd, {}, KRA)  # 3500 USD, tax 534 USD
+    assert part.detail["totals"]["gross"] == "3500" and part.detail["totals"]["tax"] == "534"
+    # 3500 × 129.4567 = 453098.45; 534 × 129.4567 = 69129.8778 → 69129.88
+    assert (part.amount, part.tax_amount, part.total_amount) == \
+        (D("-383968.57"), D("-69129.88"), D("-453098.45"))
 
 
 def test_a_credit_note_keeps_the_originals_rates_and_prorates_discounts():

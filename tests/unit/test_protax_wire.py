@@ -16,6 +16,8 @@ import pytest
 
 from app.connectors import protax_wire as wire
 from app.domain import wire_json
+from app.domain.kenya import PAYMENT_TYPES
+from app.sandbox.protax_api import PAYMENT_TYPES as PROTAX_TYPES
 from tests.unit.test_kra_agent_wire import record
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "protax" / "requests"
@@ -77,6 +79,29 @@ def test_tax_inclusive_prices_go_out_net_of_vat_to_the_cent():
     discounted = {**INVOICE_DETAIL,
                   "lines": [_line(qty="2", price="100", net="180", discount="20", gross="208.8")]}
     assert wire.invoice(discounted, REFS)["items"][0]["unit_price"] == 90
+
+
+@pytest.mark.parametrize(("etims", "protax"), [
+    ("01", "01"),  # cash
+    ("02", "02"),  # credit
+    ("03", "02"),  # cash/credit: part of it is owed
+    ("04", "03"),  # bank cheque → ProTax's Cheque
+    ("05", "01"),  # debit/credit card: ProTax has none; paid at the sale, like cash
+    ("06", "04"),  # mobile money → ProTax's Mobile Money
+    ("07", "01"),  # other: cash, ProTax's default
+    (None, "01"),
+])
+def test_etims_payment_types_map_to_protax_codes(etims, protax):
+    """ProTax knows only 01 Cash, 02 Credit, 03 Cheque, 04 Mobile Money (seed 004); the row's
+    detail keeps the till's eTIMS code 01..07."""
+    detail = {**INVOICE_DETAIL, "payment_type": etims}
+    assert wire.invoice(detail, REFS)["payment_type_code"] == protax
+    assert detail["payment_type"] == etims
+
+
+def test_every_etims_payment_type_maps_to_one_protax_accepts():
+    assert set(wire.PAYMENT_TYPE_CODES) == set(PAYMENT_TYPES)
+    assert set(wire.PAYMENT_TYPE_CODES.values()) <= set(PROTAX_TYPES) == {"01", "02", "03", "04"}
 
 
 def test_an_item_without_its_protax_id_is_not_sent():
