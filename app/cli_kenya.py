@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from app import keystore, settings
 from app.service import kenya_setup
+from app.service.upstreams import upstream_ssl
 
 
 class _DatabasePos:
@@ -17,16 +18,20 @@ class _DatabasePos:
 
     def __init__(self, db_path):
         self._db_path = db_path
+        self._database = None  # opened (and checked) by the first write, then kept
 
     def _write(self, fn, *args):
-        from app.store.database import open_database
+        if self._database is None:
+            from app.store.database import open_database
+            self._database = open_database(self._db_path)
+        database = self._database
+        with database.connection_context(), database.atomic():
+            return fn(database, *args)
 
-        database = open_database(self._db_path)
-        try:
-            with database.connection_context(), database.atomic():
-                return fn(database, *args)
-        finally:
-            database.close()
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.close()
+            self._database = None
 
     async def upsert_pos(self, ntn: str, pos_id: str, upstream: str = "kpra") -> None:
         from app.store import repository
@@ -40,10 +45,15 @@ class _DatabasePos:
 def setup_kenya(args: argparse.Namespace, config: settings.Settings, pin: str, pos_id: str,
                 secret_input: Callable[[str], str]) -> int:
     store = _DatabasePos(config.db_path)
-    ssl = True
-    if config.upstream_ca is not None:
-        import ssl as ssl_module
-        ssl = ssl_module.create_default_context(cafile=str(config.upstream_ca))
+    try:
+        return _setup_kenya(args, config, pin, pos_id, secret_input, store)
+    finally:
+        store.close()
+
+
+def _setup_kenya(args: argparse.Namespace, config: settings.Settings, pin: str, pos_id: str,
+                 secret_input: Callable[[str], str], store: _DatabasePos) -> int:
+    ssl = upstream_ssl(config.upstream_ca)
     try:
         if args.upstream == "protax":
             base_url = args.url or settings.PROTAX_LIVE_URL

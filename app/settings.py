@@ -15,7 +15,6 @@ PROTAX_LIVE_URL = "https://api.protax.co.ke/api/v2"
 UPSTREAMS = ("kpra", "kra-agent", "protax")
 UPSTREAM_NAMES = {"kpra": "KPRA", "kra-agent": "KRA eTIMS (KRA Agent)", "protax": "KRA eTIMS (ProTax)"}
 KENYA_UPSTREAMS = ("kra-agent", "protax")
-TAX_BANDS = ("A", "B", "C", "D", "E")
 FIELD_STYLES = ("live", "utility", "both")
 CONFIG_NAME = "config.toml"
 

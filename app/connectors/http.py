@@ -3,14 +3,17 @@ on, kept-alive connections, at most ``limit`` at once, the timeouts), and one ``
 a failed connection into the outcome it means: RetryLater when nothing can have been recorded,
 Ambiguous when it may have been."""
 
+import email.utils
 import json
 import ssl as ssl_module
+import time
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from app.connectors.outcomes import Ambiguous, Outcome, RetryLater
+from app.connectors.outcomes import Ambiguous, AuthFailed, Outcome, Rejected, RetryLater
 
 HEADERS = {"User-Agent": "rims-utility", "Accept": "application/json"}
 
@@ -72,8 +75,9 @@ class Answer:
     text: str
     retry_after: str | None
 
-    @property
+    @cached_property
     def body(self) -> object:
+        """The text as JSON (``{}`` when it is not), parsed once."""
         return parse_json(self.text)
 
 
@@ -144,3 +148,62 @@ def host(url: str) -> str:
 def short(why: BaseException) -> str:
     text = str(why) or type(why).__name__
     return text if len(text) < 200 else text[:200] + "…"
+
+
+def answer_message(answer: object, status: int) -> str:
+    """The server's own words (``message`` / ``errors``, or ProTax-style ``error: {message,
+    fields}``), without echoing anything else."""
+    if isinstance(answer, dict):
+        parts = []
+        message = answer.get("message") or answer.get("error")
+        if isinstance(message, dict):  # {"error": {"code", "message", "fields"}}
+            answer = {"errors": message.get("fields")}
+            message = message.get("message")
+        if isinstance(message, str) and message.strip():
+            parts.append(message.strip())
+        errors = answer.get("errors")
+        if isinstance(errors, dict):
+            parts.extend(f"{field}: {', '.join(map(str, why)) if isinstance(why, list) else why}"
+                         for field, why in errors.items())
+        if parts:
+            return "; ".join(parts)[:300]
+    return f"HTTP {status}"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds or as an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def failure_tail(status: int, answer: object, retry_after: str | None, what: str, *, who: str,
+                 url_end: str) -> Outcome:
+    """The failures a JSON API's answers share, once its own 4xx rules are applied: 404 from the
+    API itself (it names the problem) → Rejected; 404/405 otherwise → AuthFailed (the address is
+    wrong: it should end in ``url_end``); 429 → RetryLater; 5xx and anything else → Ambiguous.
+    ``who`` names the upstream as in ``send`` ("the KRA Agent", "ProTax")."""
+    name = who.removeprefix("the ")
+    subject = who[:1].upper() + who[1:]
+    if status == 404 and isinstance(answer, dict) and (answer.get("message") or answer.get("error")):
+        # the API itself answered ("Invoice inv_… not found"): about this {what}, not the URL
+        return Rejected(404, f"{subject} refused this {what}: {answer_message(answer, 404)}"[:1000])
+    if status in (404, 405):
+        return AuthFailed(status, f"The {name} address does not take this request ({status}): the "
+                                  f"upstream URL setting is wrong (it should end in {url_end}).")
+    if status == 429:
+        return RetryLater(f"{subject} asked to slow down (429); waiting as it asked.", status,
+                          parse_retry_after(retry_after))
+    if 500 <= status < 600:
+        return Ambiguous(f"{name} server error {status} ({answer_message(answer, status)}); will "
+                         "retry.", status)
+    return Ambiguous(f"Unexpected answer {status} from {who}; will retry.", status)

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from app.connectors.http import Client, form_data, parse_json
+from app.connectors.http import Client, answer_message, form_data, parse_json
 
 REFRESH_MARGIN = 300.0  # refresh when the access token expires within five minutes
 ASSUMED_LIFETIME = 55 * 60.0  # an access token that does not say when it expires
@@ -73,26 +73,6 @@ def read_tokens(answer: object) -> tuple[str, str | None] | None:
             refresh = where.get("refresh_token")
             return where["access_token"], refresh if isinstance(refresh, str) and refresh else None
     return None
-
-
-def answer_message(answer: object, status: int) -> str:
-    """The server's own words (``message`` / ``errors``, or ProTax-style ``error: {message,
-    fields}``), without echoing anything else."""
-    if isinstance(answer, dict):
-        parts = []
-        message = answer.get("message") or answer.get("error")
-        if isinstance(message, dict):  # {"error": {"code", "message", "fields"}}
-            answer = {"errors": message.get("fields")}
-            message = message.get("message")
-        if isinstance(message, str) and message.strip():
-            parts.append(message.strip())
-        errors = answer.get("errors")
-        if isinstance(errors, dict):
-            parts.extend(f"{field}: {', '.join(map(str, why)) if isinstance(why, list) else why}"
-                         for field, why in errors.items())
-        if parts:
-            return "; ".join(parts)[:300]
-    return f"HTTP {status}"
 
 
 async def post_form(session: aiohttp.ClientSession, url: str, fields: dict[str, str],

@@ -4,12 +4,18 @@ The live API names two fields differently from the utility (date/sales_tax); int
 the server's expectations drifting, so which names are sent is a setting (``field_style``).
 """
 
-import email.utils
 import json
-import time
 from pathlib import Path
 
-from app.connectors.http import Client, Decided, client_timeout, reachable, send
+from app.connectors.http import (
+    Client,
+    Decided,
+    client_timeout,
+    parse_json,
+    parse_retry_after,
+    reachable,
+    send,
+)
 from app.connectors.outcomes import (
     Accepted,
     AlreadyRecorded,
@@ -76,10 +82,7 @@ class KpraConnector:
 
 def classify(status: int, text: str, retry_after: str | None = None) -> Outcome:
     """Translate one KPRA answer. Pure, so every branch is unit-tested."""
-    try:
-        answer = json.loads(text) if text.strip() else {}
-    except ValueError:
-        answer = {}
+    answer = parse_json(text)
     if not isinstance(answer, dict):
         answer = {}
     message = str(answer.get("message") or "").strip()
@@ -124,19 +127,3 @@ def _errors_text(errors: object) -> str:
     else:
         parts = [json.dumps(errors, ensure_ascii=False)]
     return f"({'; '.join(parts)})"
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After as seconds or as an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (now if now is not None else time.time()))

@@ -25,6 +25,7 @@ from app.connectors.http import (
     Client,
     Decided,
     client_timeout,
+    failure_tail,
     form_data,
     parse_json,
     reachable,
@@ -40,7 +41,6 @@ from app.connectors.kenya_tokens import (
     expires_at,
     read_tokens,
 )
-from app.connectors.kpra import parse_retry_after
 from app.connectors.outcomes import (
     Accepted,
     AlreadyRecorded,
@@ -53,7 +53,6 @@ from app.connectors.outcomes import (
     Submitted,
 )
 from app.connectors.setup_call import setup_call
-from app.domain import wire_json
 from app.store.records import InvoiceRecord
 
 __all__ = ["KenyaSetupError", "KraAgentConnector", "init_device", "login", "setup_pos"]
@@ -104,9 +103,9 @@ class KraAgentConnector:
             if invoice.kind == "item":
                 return await self._item(invoice, detail, device)
             if invoice.kind == "invoice":
-                return await self._sale(invoice, detail, device, credit=False)
+                return await self._sale(invoice, device, credit=False)
             if invoice.kind == "credit_note":
-                return await self._sale(invoice, detail, device, credit=True)
+                return await self._sale(invoice, device, credit=True)
             if invoice.kind == "stock":
                 return await self._stock(invoice, detail, device)
             return Rejected(0, f"The KRA Agent mode cannot send a row of kind {invoice.kind!r}.")
@@ -125,30 +124,31 @@ class KraAgentConnector:
                             upstream_ref=code)
         return classify_product(answer.status, answer.text, answer.retry_after)
 
-    async def _sale(self, record: InvoiceRecord, detail: dict, device: _Device, *,
-                    credit: bool) -> Outcome:
+    async def _sale(self, record: InvoiceRecord, device: _Device, *, credit: bool) -> Outcome:
+        org_invc_no: int | str = 0
         if credit:
             try:
-                wire.original_invc_no(record)
+                org_invc_no = wire.original_invc_no(record)
             except KeyError as why:
                 return Rejected(0, f"The credit note cannot be sent: {why.args[0]}, so it cannot "
                                    "name the sale it refunds; check the sale in the KRA Agent "
                                    "dashboard.")
-        fields = wire.sale_form(record)
-        document = wire_json.loads(fields["sales"])
+        document = wire.sale_document(record, org_invc_no)
+        fields = wire.sale_form(record, document)
         what = "credit note" if credit else "sale"
         answer = await self._request("POST", "/saveTrnsSalesOsdc" if credit else "/sale", device,
                                      fields=fields, bearer=credit)
         outcome = classify_sale(answer.status, answer.text, answer.retry_after, what=what,
                                 poll_after=self._poll_after)
         if answer.status == 409:
-            outcome = await self._duplicate(record, document, device, outcome)
+            outcome = await self._duplicate(record, document, what, device, outcome)
         return outcome
 
-    async def _duplicate(self, record: InvoiceRecord, document: dict, device: _Device,
+    async def _duplicate(self, record: InvoiceRecord, document: dict, what: str, device: _Device,
                          outcome: Outcome) -> Outcome:
         """409: the agent has a sale with this trdInvcNo. Find it (GET /saleGet for the sale's
-        day): ours after a lost answer → Accepted/Submitted, else AlreadyRecorded."""
+        day): ours after a lost answer → Accepted/Submitted, else AlreadyRecorded. ``what``:
+        "sale" or "credit note"."""
         day = f"{document['cfmDt'][:4]}-{document['cfmDt'][4:6]}-{document['cfmDt'][6:8]}"
         try:
             answer = await self._request("GET", "/saleGet", device,
@@ -164,7 +164,7 @@ class KraAgentConnector:
             return sale_outcome(found, 200, poll_after=self._poll_after)
         invc_no = found.get("invcNo")
         return AlreadyRecorded(
-            409, f"The KRA Agent already has {_what(document)} {document['trdInvcNo']} "
+            409, f"The KRA Agent already has {what} {document['trdInvcNo']} "
                  f"(sale_id {found.get('sale_id')}, KRA invoice {invc_no}), sent by other "
                  "software or another till: it was not sent again.",
             None if invc_no is None else str(invc_no))
@@ -335,20 +335,8 @@ def _failure(status: int, answer: object, retry_after: str | None, what: str) ->
         return AuthFailed(status, f"The KRA Agent refused this POS's Client-ID/Client-Secret "
                                   f"({status} {answer_message(answer, status)}). Run the KRA "
                                   "Agent POS setup again in Settings.")
-    if status == 404 and isinstance(answer, dict) and (answer.get("message") or answer.get("error")):
-        # the API itself answered ("Invoice inv_… not found"): about this {what}, not the URL
-        return Rejected(404, f"The KRA Agent refused this {what}: {answer_message(answer, 404)}"[:1000])
-    if status in (404, 405):
-        return AuthFailed(status, f"The KRA Agent address does not take this request ({status}): "
-                                  "the upstream URL setting is wrong (it should end in "
-                                  "/kra-agent/api/v1).")
-    if status == 429:
-        return RetryLater("The KRA Agent asked to slow down (429); waiting as it asked.", status,
-                          parse_retry_after(retry_after))
-    if 500 <= status < 600:
-        return Ambiguous(f"KRA Agent server error {status} ({answer_message(answer, status)}); "
-                         "will retry.", status)
-    return Ambiguous(f"Unexpected answer {status} from the KRA Agent; will retry.", status)
+    return failure_tail(status, answer, retry_after, what, who="the KRA Agent",
+                        url_end="/kra-agent/api/v1")
 
 
 def _refusal(answer: object, status: int) -> str:
@@ -392,10 +380,6 @@ def _device(credentials: Credentials) -> _Device:
                                   "Secret saved: run the KRA Agent POS setup in Settings."))
     return _Device(str(keys["client_id"]), str(keys["client_secret"]),
                    str(keys.get("branch_id") or "00"))
-
-
-def _what(document: dict) -> str:
-    return "credit note" if document.get("rcptTyCd") == "R" else "sale"
 
 
 # -- setup (the wizard) ----------------------------------------------------------------------

@@ -15,8 +15,10 @@ Where we differ from the document's examples, on purpose:
 """
 
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
+
+from app.domain.kenya_tax import cents, tax_of
 
 REGISTRAR = "RIMS Utility"
 BANDS = ("A", "B", "C", "D", "E")
@@ -197,16 +199,16 @@ def sale(detail: dict[str, Any], *, invc_no: int, org_invc_no: int | str = 0,
     return document
 
 
-def stock_tax(detail: dict[str, Any]) -> Decimal:
+def stock_tax(detail: dict[str, Any], taxable: Decimal | None = None) -> Decimal:
     """A stock line's tax: the detail's own ``tax_amount`` when it has one, else the document's
-    stock example: tax included in the cost, rounded half-up to cents (35000 at 18 % → 5338.98)."""
+    stock example: tax included in the cost, rounded half-up to cents (35000 at 18 % → 5338.98).
+    ``taxable``: the line's _stock_taxable, when already computed."""
     if detail.get("tax_amount") not in (None, ""):
         return Decimal(str(detail["tax_amount"]))
-    taxable = _stock_taxable(detail)
+    if taxable is None:
+        taxable = _stock_taxable(detail)
     rate = Decimal(str(detail.get("tax_rate") or "0"))
-    inclusive = detail.get("prices_include_tax", True)
-    tax = taxable * rate / (100 + rate) if inclusive else taxable * rate / 100
-    return tax.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return cents(tax_of(taxable, rate, bool(detail.get("prices_include_tax", True))))
 
 
 def _stock_taxable(detail: dict[str, Any]) -> Decimal:
@@ -219,8 +221,12 @@ def stock_io(details: list[dict[str, Any]], *, sar_no: int, tin: str,
     example has two items, so this takes a list)."""
     first = details[0]
     items = []
+    total_taxable = total_tax = Decimal(0)
     for seq, detail in enumerate(details, start=1):
         taxable = _stock_taxable(detail)
+        tax = stock_tax(detail, taxable)
+        total_taxable += taxable
+        total_tax += tax
         quantity = num0(detail.get("quantity"))
         items.append({
             "itemSeq": seq,
@@ -238,11 +244,9 @@ def stock_io(details: list[dict[str, Any]], *, sar_no: int, tin: str,
             "totDcAmt": 0,
             "taxblAmt": num0(taxable),
             "taxTyCd": detail.get("tax_type"),
-            "taxAmt": num0(stock_tax(detail)),
+            "taxAmt": num0(tax),
             "totAmt": num0(taxable),
         })
-    total_taxable = sum((_stock_taxable(d) for d in details), Decimal(0))
-    total_tax = sum((stock_tax(d) for d in details), Decimal(0))
     return {
         "tin": tin,
         "cmcKey": None,
@@ -307,11 +311,21 @@ def item_form(record: Any) -> dict[str, str]:
             "requestID": request_id(record.pos_id, record.id, "item")}
 
 
-def sale_form(record: Any) -> dict[str, str]:
-    """``POST /sale`` (invoice) or ``POST /saveTrnsSalesOsdc`` (credit note) form fields."""
+def sale_document(record: Any, org_invc_no: int | str | None = None) -> dict[str, Any]:
+    """The ``sales`` document of an ``invoice`` or ``credit_note`` row. ``org_invc_no``: a credit
+    note's original_invc_no when the caller has it already (else it is looked up; KeyError)."""
     credit = record.kind == "credit_note"
-    document = sale(record.detail, invc_no=record.id,
-                    org_invc_no=original_invc_no(record) if credit else 0, credit=credit)
+    if credit and org_invc_no is None:
+        org_invc_no = original_invc_no(record)
+    return sale(record.detail, invc_no=record.id, org_invc_no=org_invc_no if credit else 0,
+                credit=credit)
+
+
+def sale_form(record: Any, document: dict[str, Any] | None = None) -> dict[str, str]:
+    """``POST /sale`` (invoice) or ``POST /saveTrnsSalesOsdc`` (credit note) form fields
+    (``document``: the row's sale_document, when already built)."""
+    if document is None:
+        document = sale_document(record)
     return {"sales": _dumps(document),
             "requestID": request_id(record.pos_id, record.id, STEPS[record.kind])}
 

@@ -28,13 +28,13 @@ from app.connectors.http import (
     Client,
     Decided,
     client_timeout,
+    failure_tail,
     parse_json,
     reachable,
     send,
     short,
 )
 from app.connectors.kenya_tokens import KenyaSetupError, answer_message
-from app.connectors.kpra import parse_retry_after
 from app.connectors.outcomes import (
     Accepted,
     AlreadyRecorded,
@@ -48,6 +48,7 @@ from app.connectors.outcomes import (
 )
 from app.connectors.setup_call import setup_call
 from app.domain import wire_json
+from app.domain.money import NotANumber, to_decimal
 from app.store.records import InvoiceRecord
 
 __all__ = ["KenyaSetupError", "ProTaxConnector", "health", "lookup_customer"]
@@ -55,6 +56,7 @@ __all__ = ["KenyaSetupError", "ProTaxConnector", "health", "lookup_customer"]
 POLL_AFTER = 30.0
 PER_PAGE = 100  # the document's maximum
 MAX_PAGES = 50  # a day's invoices, looked through after a lost answer
+STOCK_ADDS = ("IN", "RETURN")  # stock adjustment types that add to the item's balance
 AUTH_HINT = ("check the key in Settings for this POS: test keys start ptx_test_, live keys "
              "ptx_live_, and a sandbox key does not work on the live address (or the reverse).")
 
@@ -182,12 +184,8 @@ class ProTaxConnector:
                 return Accepted(None, 200, "ProTax's stock balance already includes this "
                                 "movement (checked after a lost answer).")
             delta = _decimal(detail.get("quantity")) or Decimal(0)
-            if after is None:
-                before = None
-            elif body["adjustment_type"] in ("IN", "RETURN"):
-                before = after - delta
-            else:
-                before = after + delta
+            sign = 1 if body["adjustment_type"] in STOCK_ADDS else -1
+            before = None if after is None else after - sign * delta
             if balance is None or before is None or balance != before:
                 return Rejected(0, (
                     "The answer to this stock movement was lost and ProTax's balance for item "
@@ -325,19 +323,7 @@ def _failure(status: int, answer: object, retry_after: str | None, what: str) ->
     if status == 403:
         return AuthFailed(403, f"ProTax does not allow this API key to send a {what} (403 "
                                f"{answer_message(answer, 403)}): {AUTH_HINT}")
-    if status == 404 and isinstance(answer, dict) and (answer.get("message") or answer.get("error")):
-        # the API itself answered ("Invoice inv_… not found"): about this {what}, not the URL
-        return Rejected(404, f"ProTax refused this {what}: {answer_message(answer, 404)}"[:1000])
-    if status in (404, 405):
-        return AuthFailed(status, f"The ProTax address does not take this request ({status}): the "
-                                  "upstream URL setting is wrong (it should end in /api/v2).")
-    if status == 429:
-        return RetryLater("ProTax asked to slow down (429); waiting as it asked.", status,
-                          parse_retry_after(retry_after))
-    if 500 <= status < 600:
-        return Ambiguous(f"ProTax server error {status} ({answer_message(answer, status)}); will "
-                         "retry.", status)
-    return Ambiguous(f"Unexpected answer {status} from ProTax; will retry.", status)
+    return failure_tail(status, answer, retry_after, what, who="ProTax", url_end="/api/v2")
 
 
 def _reason(answer: object, status: int) -> str:
@@ -374,11 +360,12 @@ def _entries(answer: object) -> list[Any]:
 
 
 def _decimal(value: object) -> Decimal | None:
-    if value is None or isinstance(value, bool) or value == "":
+    """A number ProTax sent (money.to_decimal's rules), or None when missing or not one."""
+    if value is None or value == "":
         return None
     try:
-        return Decimal(str(value))
-    except InvalidOperation:
+        return to_decimal(value)
+    except NotANumber:
         return None
 
 

@@ -21,13 +21,13 @@ sale, like cash, and cash is what ProTax is sent when nothing is known). The det
 till's own code, so the dashboard still says "Card".
 """
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from app.connectors.kra_agent_wire import num, num0
+from app.domain.kenya_tax import cents
 
 WALK_IN = "Walk-in customer"
-CENT = Decimal("0.01")
 # eTIMS payment type (the detail's) → ProTax's payment_type_code; see the module's docstring.
 PAYMENT_TYPE_CODES = {"01": "01", "02": "02", "03": "02", "04": "03", "05": "01", "06": "04",
                       "07": "01"}
@@ -63,18 +63,22 @@ def net_unit_price(line: dict[str, Any], prices_include_tax: bool) -> int | Deci
     if quantity == 0:
         return 0
     net = Decimal(str(line["net_amount"])) / quantity
-    return num0(net.quantize(CENT, rounding=ROUND_HALF_UP))
+    return num0(cents(net))
+
+
+def _item_id(refs: dict[str, tuple[str | None, str | None]], code: object) -> str:
+    """The ProTax ``itm_`` id of item ``code`` (from ``refs``); MissingReference when none."""
+    item_id = (refs.get(f"item:{code}") or (None, None))[0]
+    if not item_id:
+        raise MissingReference(f"item {code} has no ProTax item id yet")
+    return item_id
 
 
 def _lines(detail: dict[str, Any], refs: dict[str, tuple[str | None, str | None]]) -> list[dict]:
     inclusive = bool(detail.get("prices_include_tax"))
     items = []
     for line in detail.get("lines") or []:
-        code = str(line["item_code"])
-        item_id = (refs.get(f"item:{code}") or (None, None))[0]
-        if not item_id:
-            raise MissingReference(f"item {code} has no ProTax item id yet")
-        items.append({"item_id": item_id, "quantity": num0(line.get("quantity")),
+        items.append({"item_id": _item_id(refs, line["item_code"]), "quantity": num0(line.get("quantity")),
                       "unit_price": net_unit_price(line, inclusive),
                       "tax_type_code": line.get("tax_type")})
     return items
@@ -118,12 +122,8 @@ def credit_note(detail: dict[str, Any], refs: dict[str, tuple[str | None, str | 
 
 def stock_adjustment(detail: dict[str, Any], refs: dict[str, tuple[str | None, str | None]]) -> dict:
     """``POST /stock/adjustment`` from a ``stock`` detail."""
-    code = str(detail["item_code"])
-    item_id = (refs.get(f"item:{code}") or (None, None))[0]
-    if not item_id:
-        raise MissingReference(f"item {code} has no ProTax item id yet")
     body: dict[str, Any] = {
-        "item_id": item_id,
+        "item_id": _item_id(refs, detail["item_code"]),
         "adjustment_type": str(detail["adjustment_type"]).upper(),
         "quantity": num0(detail.get("quantity")),
         "adjustment_date": str(detail["date"])[:10],

@@ -118,10 +118,6 @@ class Document:
     def warnings_json(self) -> str:
         return wire_json.dumps([w.as_dict() for w in self.warnings]) if self.warnings else "[]"
 
-    @cached_property
-    def detail_json(self) -> str:
-        return wire_json.dumps(self.detail)
-
 
 def _content_hash(document: Document) -> str:
     """sha256 of a canonical JSON of kind, PIN, POS, number and the posted part of the detail.
@@ -392,10 +388,9 @@ def parse_credit_note(fields: object, *, now: datetime,
         "reason": reason, "reason_code": reason_code, "date_time": moment.isoformat(" "),
         "full": asked is None, "requested_full": asked is None, "items": asked,
     }
-    zero = Decimal(0)
     document = Document(
-        kind="credit_note", ntn=ntn, pos_id=pos_id, number=f"cn:{number}", amount=zero, tax_rate=zero,
-        tax_amount=zero, total_amount=zero, date_time=moment, payment_mode=CASH, detail=detail,
+        kind="credit_note", ntn=ntn, pos_id=pos_id, number=f"cn:{number}", amount=ZERO, tax_rate=ZERO,
+        tax_amount=ZERO, total_amount=ZERO, date_time=moment, payment_mode=CASH, detail=detail,
         needs=(original,), warnings=tuple(_future(moment, now)), received=_received(fields))
     if fields.get("date_time") in (None, ""):  # "now": a repeated post must still match
         document = _hash_without(document, "date_time")
@@ -566,10 +561,9 @@ def parse_item(fields: object, *, now: datetime, config: TaxConfig) -> KenyaSubm
         raise KenyaValidationError(errors)
     assert ntn and pos_id and key and name and tax_type and price is not None and country
     detail = _item_detail(code, name, units, tax_type, price, country)
-    zero = Decimal(0)
     document = Document(
-        kind="item", ntn=ntn, pos_id=pos_id, number=f"item:{code or ''}", amount=zero, tax_rate=zero,
-        tax_amount=zero, total_amount=zero, date_time=now.replace(microsecond=0), payment_mode=CASH,
+        kind="item", ntn=ntn, pos_id=pos_id, number=f"item:{code or ''}", amount=ZERO, tax_rate=ZERO,
+        tax_amount=ZERO, total_amount=ZERO, date_time=now.replace(microsecond=0), payment_mode=CASH,
         detail=detail, received=_received(fields))
     return KenyaSubmission(document=document, key=key)
 
@@ -609,8 +603,8 @@ def parse_stock(fields: object, *, now: datetime) -> KenyaSubmission:
     code = rules.text(fields.get("item_code"), "item_code", MAX_NUMBER, errors, number=True)
     kind = rules.choice(fields.get("adjustment_type"), "adjustment_type", ADJUSTMENT_TYPES, errors)
     quantity = rules.number(fields.get("quantity"), "quantity", errors, positive=True)
-    when = rules.day(rules.first_of(fields, ("date", "adjustment_date"), errors), "date", errors,
-                     default=now.date())
+    given_date = rules.first_of(fields, ("date", "adjustment_date"), errors)
+    when = rules.day(given_date, "date", errors, default=now.date())
     reference = rules.text(fields.get("reference"), "reference", MAX_NUMBER, errors, number=True)
     if "reference" in errors and fields.get("reference") in (None, ""):
         errors["reference"] = ("reference is required (the GRN or delivery-note number; unique per POS, "
@@ -625,11 +619,10 @@ def parse_stock(fields: object, *, now: datetime) -> KenyaSubmission:
         "adjustment_type": kind, "quantity": text(quantity), "date": when.isoformat(),
         "unit_cost": None if unit_cost is None else text(unit_cost), "remaining_quantity": None,
     }
-    zero = Decimal(0)
     document = Document(
-        kind="stock", ntn=ntn, pos_id=pos_id, number=f"stock:{reference}", amount=zero, tax_rate=zero,
-        tax_amount=zero, total_amount=zero, date_time=datetime.combine(when, time()), payment_mode=CASH,
+        kind="stock", ntn=ntn, pos_id=pos_id, number=f"stock:{reference}", amount=ZERO, tax_rate=ZERO,
+        tax_amount=ZERO, total_amount=ZERO, date_time=datetime.combine(when, time()), payment_mode=CASH,
         detail=detail, needs=(f"item:{code}",), received=_received(fields))
-    if rules.first_of(fields, ("date", "adjustment_date"), {}) is None:  # today: a repeat must match
+    if given_date is None:  # today: a repeat must match
         document = _hash_without(document, "date")
     return KenyaSubmission(document=document, key=key)

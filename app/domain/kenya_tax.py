@@ -120,9 +120,8 @@ def tax_of(taxable: Decimal, rate: Decimal, inclusive: bool) -> Decimal:
     return taxable * rate / (HUNDRED + rate) if inclusive else taxable * rate / HUNDRED
 
 
-def text(number: Decimal) -> str:
-    """The detail's number format: exact, normalized (200 and 200.00 both read "200")."""
-    return canonical(number)
+# The detail's number format: exact, normalized (200 and 200.00 both read "200").
+text = canonical
 
 
 def compute(lines: Iterable[Mapping[str, object]], config: TaxConfig, *,

@@ -11,10 +11,10 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal
 
 from app.domain.money import NotANumber, plain, to_decimal
-from app.domain.validation import _date_time
+from app.domain.validation import parse_date_time
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-KRA_PIN = re.compile(r"[A-Z]\d{9}[A-Z]")  # e.g. P051234567A, A123456789A
+KRA_PIN = re.compile(r"[A-Z][0-9]{9}[A-Z]")  # e.g. P051234567A, A123456789A (ASCII digits only)
 UNIT_CODE = re.compile(r"[A-Z0-9]{1,5}")  # NT, U, BG, KG, GRM, NX, KGS, PCS, HUR
 CLASS_CODE = re.compile(r"\d{8,10}")  # ProTax: "KRA HS classification code (8–10 digits)"
 CURRENCY = re.compile(r"[A-Z]{3}")  # ISO 4217
@@ -178,9 +178,4 @@ def date_time(value: object, name: str, errors: dict[str, str], local_tz: tzinfo
               ) -> datetime | None:
     """The KPRA rules (app.domain.validation): YYYY-MM-DD HH:MM:SS, ISO with a zone converted to
     the shop's clock, fractions of a second dropped."""
-    found: dict[str, str] = {}
-    moment = _date_time({"date_time": value}, found, local_tz)
-    if found:
-        message = found["date_time"]
-        errors[name] = name + message[len("date_time"):] if name != "date_time" else message
-    return moment
+    return parse_date_time(value, name, errors, local_tz)

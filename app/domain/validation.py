@@ -169,24 +169,32 @@ def _date_time(fields: Mapping, errors: dict[str, str], local_tz: tzinfo | None)
     value = _aliased(fields, "date_time", errors)
     if "date_time" in errors:
         return None
-    if value is None:
-        errors["date_time"] = "date_time is required (YYYY-MM-DD HH:MM:SS)"
+    return parse_date_time(value, "date_time", errors, local_tz)
+
+
+def parse_date_time(value: object, name: str, errors: dict[str, str], local_tz: tzinfo | None
+                    ) -> datetime | None:
+    """YYYY-MM-DD HH:MM:SS (or ISO with a zone, converted to the shop's clock; fractions of a
+    second dropped) as a naive local datetime, or None after recording under ``name`` what is
+    wrong (None and "" are missing)."""
+    if value in (None, ""):
+        errors[name] = f"{name} is required (YYYY-MM-DD HH:MM:SS)"
         return None
     text = value.strip() if isinstance(value, str) else ""
     match = _DATETIME.fullmatch(text)
     if not match:
-        errors["date_time"] = f"date_time must be a date and time like 2026-04-02 12:12:12, got {value!r}"
+        errors[name] = f"{name} must be a date and time like 2026-04-02 12:12:12, got {value!r}"
         return None
     try:
         moment = datetime.fromisoformat(text if match.group(7) != "Z" else text[:-1] + "+00:00")
     except ValueError:
-        errors["date_time"] = f"date_time is not a real date and time: {value!r}"
+        errors[name] = f"{name} is not a real date and time: {value!r}"
         return None
     if moment.tzinfo is not None:  # e.g. JavaScript's toISOString(): convert to the shop's clock
         try:
             moment = moment.astimezone(local_tz).replace(tzinfo=None)
         except (OverflowError, ValueError):  # e.g. 9999-12-31T23:59:59-14:00 is in the year 10000
-            errors["date_time"] = f"date_time is out of range once converted to local time: {value!r}"
+            errors[name] = f"{name} is out of range once converted to local time: {value!r}"
             return None
     return moment.replace(microsecond=0) if moment.microsecond else moment
 

@@ -76,10 +76,10 @@ class Shell:
     def _started(self, base_url: str) -> None:
         log.info("tray app: the service runs at %s", base_url)
         if not self.settings.practice:
-            self.runtime.call(lambda facade: facade.pos_settings(), self._first_run_check)
+            self.runtime.call(lambda facade: facade.has_pos(), self._first_run_check)
 
-    def _first_run_check(self, pos_list: list) -> None:
-        if not pos_list:
+    def _first_run_check(self, has_pos: bool) -> None:
+        if not has_pos:
             self.show_setup()
 
     # ---------------------------------------------------------------- actions

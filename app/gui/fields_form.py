@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.kenya_validation import KRA_PIN
 from app.gui.setup_wizard import (
     CARD_STYLE,
     HINT_STYLE,
@@ -26,7 +27,6 @@ from app.gui.setup_wizard import (
     text_label,
 )
 
-KRA_PIN = re.compile(r"[A-Z]\d{9}[A-Z]")  # the domain's rule (domain/kenya_validation.py)
 TEST_BADGE = ("QLabel { background: #fff4e5; color: #8a4b00; border: 1px solid #e8a33d; "
               "border-radius: 4px; padding: 2px 8px; font-weight: bold; }")
 LIVE_BADGE = ("QLabel { background: #e6f4ea; color: #1e5e2c; border: 1px solid #2e8b46; "
@@ -202,25 +202,27 @@ def set_facts(label: QLabel, rows: list[tuple[str, str]]) -> None:
         f"<td><b>{_escape(value)}</b></td></tr>" for name, value in rows) + "</table>")
 
 
+KEY_KINDS = {"test": ("ptx_test_…  TEST key — invoices are not real", TEST_BADGE),
+             "live": ("ptx_live_…  LIVE key — invoices are filed with KRA", LIVE_BADGE)}
+
+
+def kind_badge(label: QLabel, kind: str | None, otherwise: str, prefix: str = "") -> None:
+    """``label`` as the badge of a ProTax key's kind ("test", "live"; its prefix only, never
+    the key), after ``prefix``; any other kind: ``otherwise``, as a problem."""
+    text, style = KEY_KINDS.get(kind or "", (otherwise, BAD_BADGE))
+    label.setText(prefix + text)
+    label.setStyleSheet(style)
+
+
 def key_badge(label: QLabel, api_key: str) -> str | None:
-    """The TEST / LIVE badge of a ProTax key (its prefix only); returns the kind."""
+    """The TEST / LIVE badge of a ProTax key as typed; returns the kind."""
     key = api_key.strip()
-    if key.startswith("ptx_test_") and len(key) > 9:
-        label.setText("ptx_test_…  TEST key — invoices are not real")
-        label.setStyleSheet(TEST_BADGE)
-        kind = "test"
-    elif key.startswith("ptx_live_") and len(key) > 9:
-        label.setText("ptx_live_…  LIVE key — invoices are filed with KRA")
-        label.setStyleSheet(LIVE_BADGE)
-        kind = "live"
-    elif key:
-        label.setText("Not a ProTax key: it starts with ptx_test_ or ptx_live_")
-        label.setStyleSheet(BAD_BADGE)
-        kind = None
+    kind = next((k for k in KEY_KINDS if key.startswith(f"ptx_{k}_") and len(key) > 9), None)
+    if key:
+        kind_badge(label, kind, "Not a ProTax key: it starts with ptx_test_ or ptx_live_")
     else:
         label.setText("")
         label.setStyleSheet("")
-        kind = None
     label.setVisible(bool(key))
     return kind
 

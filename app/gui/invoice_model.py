@@ -74,14 +74,34 @@ def sold_in(row: Row) -> str | None:
     return str(currency) if currency and currency != "KES" else None
 
 
+def is_kenya(row: Row) -> bool:
+    """A Kenya row: the dashboard's dicts give a row with a Kenya detail a currency, KPRA rows
+    none (server/dashboard_kenya.row_fields)."""
+    return row.get("currency") is not None
+
+
+def _kind_name(row: Row) -> str | None:
+    """What a Kenya row that is not a sale is ("Credit note"); None for a sale."""
+    kind = str(row.get("kind") or "invoice")
+    return None if kind == "invoice" else str(row.get("kind_name") or kind.replace("_", " "))
+
+
+def _number(row: Row) -> str:
+    return str(row.get("number") or row.get("invoice_no", ""))
+
+
 def document_title(row: Row) -> str:
     """A row's number as the shop knows it; a Kenya row that is not a sale says what it is
     ("CN-1 (credit note)", "KE1NTXU0000013 (item registration)")."""
-    kind = str(row.get("kind") or "invoice")
-    if kind == "invoice":
-        return str(row.get("invoice_no", ""))
-    name = str(row.get("kind_name") or kind.replace("_", " ")).lower()
-    return f"{row.get('number') or row.get('invoice_no', '')} ({name})"
+    name = _kind_name(row)
+    return str(row.get("invoice_no", "")) if name is None else f"{_number(row)} ({name.lower()})"
+
+
+def document_heading(row: Row) -> str:
+    """A heading for one row: "Invoice INV-1", "Credit note CN-1", "Item registration …"."""
+    name = _kind_name(row)
+    return f"Invoice {row.get('invoice_no', '')}" if name is None else \
+        f"{name.capitalize()} {_number(row)}"
 
 
 def state_word(state: object) -> str:

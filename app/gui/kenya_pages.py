@@ -15,12 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.check_line import CheckLine
-from app.gui.fields_form import (
-    BAD_BADGE,
-    LIVE_BADGE,
-    TEST_BADGE,
-    set_facts,
-)
+from app.gui.fields_form import kind_badge, set_facts
 from app.gui.setup_wizard import (
     HINT_STYLE,
     DonePage,
@@ -151,15 +146,7 @@ class KenyaConnection(QWidget):
         for pos_id, kind in dict(info.get("key_kinds") or {}).items():
             badge = QLabel()
             badge.setObjectName(f"key_kind_{pos_id}")
-            if kind == "test":
-                badge.setText(f"POS {pos_id}: ptx_test_…  TEST key — invoices are not real")
-                badge.setStyleSheet(TEST_BADGE)
-            elif kind == "live":
-                badge.setText(f"POS {pos_id}: ptx_live_…  LIVE key")
-                badge.setStyleSheet(LIVE_BADGE)
-            else:
-                badge.setText(f"POS {pos_id}: no usable API key")
-                badge.setStyleSheet(BAD_BADGE)
+            kind_badge(badge, kind, "no usable API key", prefix=f"POS {pos_id}: ")
             self.badges.addWidget(badge)
         self.badges.addStretch(1)
 

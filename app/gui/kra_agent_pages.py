@@ -5,8 +5,6 @@ and reach only the facade (service/kenya_setup.py keeps them in the OS keyring).
 
 
 from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QPushButton,
     QVBoxLayout,
     QWizard,
     QWizardPage,
@@ -27,13 +25,10 @@ from app.gui.fields_form import (
     set_facts,
 )
 from app.gui.setup_wizard import (
-    HINT_STYLE,
     KeyringNotice,
-    _busy_bar,
     _error_box,
     call_for,
     failure_text,
-    text_label,
 )
 
 
@@ -144,15 +139,11 @@ class KraDevicePage(QWizardPage):
                   "e.g. POS-1", check=limited_check("POS ID", MAX_ID)),
         ))
         self.form.changed.connect(self.completeChanged)
-        self.setup_button = QPushButton("Set up and initialise device")
-        self.setup_button.setObjectName("setup_device")
-        self.setup_button.clicked.connect(self.set_up)
-        self.busy = _busy_bar()
-        self.busy_text = text_label("", HINT_STYLE)
-        line = QHBoxLayout()
-        line.addWidget(self.setup_button)
-        line.addWidget(self.busy)
-        line.addWidget(self.busy_text, 1)
+        self.check = CheckLine("Set up and initialise device", self.set_up,
+                               button_name="setup_device", result_name="setup_progress",
+                               min_height=0)
+        self.setup_button = self.check.button
+        self.check.line.insertWidget(2, self.check.result, 1)  # the progress beside the button
         self.device_card, self.device = facts_card([], "device_facts")
         self.device_card.hide()
         self.keyring = KeyringNotice(wizard.runtime)
@@ -161,7 +152,7 @@ class KraDevicePage(QWizardPage):
         layout = QVBoxLayout(self)
         layout.addWidget(self.form)
         layout.addWidget(self.keyring)
-        layout.addLayout(line)
+        layout.addLayout(self.check.line)
         layout.addWidget(self.device_card)
         layout.addWidget(self.error_box)
         layout.addStretch(1)
@@ -191,16 +182,14 @@ class KraDevicePage(QWizardPage):
         self.working = True
         self.form.hide_secrets()
         self.error_box.hide()
-        self.busy.show()
-        self.busy_text.setText("Setting up with the KRA Agent and KRA eTIMS…")
+        self.check.started("Setting up with the KRA Agent and KRA eTIMS…")
         self._wizard.button(QWizard.WizardButton.BackButton).setEnabled(False)
         self._update()
 
         def done(result) -> None:
             self.working = False
             self.result = result
-            self.busy.hide()
-            self.busy_text.setText("")
+            self.check.clear()
             self.form.set_read_only(True)
             d = result.device
             verified = d.get("status", "")
@@ -216,8 +205,7 @@ class KraDevicePage(QWizardPage):
 
         def failed(error: BaseException) -> None:
             self.working = False
-            self.busy.hide()
-            self.busy_text.setText("")
+            self.check.clear()
             self.error.setText(failure_text(error) + "\n\nNothing was saved on this computer. "
                                "Fix the problem, then press Set up again.")
             self.error_box.show()

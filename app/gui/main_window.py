@@ -33,7 +33,7 @@ def _when(timestamp: float | None, now: float) -> str:
     return f"{age_text(now - timestamp)} ago ({local})"
 
 
-def _authority(snapshot: Snapshot) -> str:
+def practice_authority(snapshot: Snapshot) -> str:
     """Who practice mode keeps invoices from: KPRA, or KRA (whichever way Kenya files)."""
     return "KPRA" if snapshot.upstream_name == "KPRA" else "KRA"
 
@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
         self.state_label.setText(_LIGHT_WORDS[v.light])
         headline = v.headline.removeprefix("Needs attention: ")
         self.headline_label.setText(headline[:1].upper() + headline[1:] + (
-            f"  (practice mode: nothing is sent to {_authority(snapshot)})" if snapshot.practice
+            f"  (practice mode: nothing is sent to {practice_authority(snapshot)})" if snapshot.practice
             else ""))
         self.advice_label.setText("\n".join(v.advice))
         self.advice_label.setVisible(bool(v.advice))

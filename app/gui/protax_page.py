@@ -98,7 +98,8 @@ class ProTaxPage(QWizardPage):
 
     def test(self) -> None:
         values = self.form.values()
-        if self.form._checks()["base_url"][1] or self.form._checks()["api_key"][1]:
+        checks = self.form._checks()
+        if checks["base_url"][1] or checks["api_key"][1]:
             self.form.show_problems()
             return
         self._attempt += 1

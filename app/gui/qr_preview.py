@@ -36,7 +36,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.invoice_model import STATE_COLOURS, guarded, money_text, sold_in, state_word
+from app.gui.invoice_model import (
+    STATE_COLOURS,
+    document_heading,
+    guarded,
+    is_kenya,
+    money_text,
+    sold_in,
+    state_word,
+)
 from app.gui.runtime import Runtime
 
 Matrix = list[list[bool]]  # rows of modules, True = dark; the quiet zone included
@@ -122,25 +130,12 @@ def summary(detail: dict[str, Any]) -> list[tuple[str, str]]:
 WAITING_FOR_KRA = "The receipt QR appears once KRA eTIMS has signed the invoice."
 
 
-def is_kenya(detail: dict[str, Any]) -> bool:
-    """A Kenya row (the dashboard's dict gives Kenya rows a currency, KPRA rows none)."""
-    return detail.get("currency") is not None or str(detail.get("kind") or "invoice") != "invoice"
-
-
 def receipt_address(detail: dict[str, Any], kenya: bool) -> str:
     """What the code opens: KPRA's QR URL (built here, known at once); in Kenya the upstream's
     own receipt link (KRA's invoice checker, ProTax's QR page), known only once it signed."""
     if kenya:
         return str(detail.get("receipt_url") or "")
     return str(detail.get("qr_url") or "")
-
-
-def title_of(detail: dict[str, Any]) -> str:
-    kind = str(detail.get("kind") or "invoice")
-    if kind == "invoice":
-        return f"Invoice {detail.get('invoice_no', '')}"
-    name = str(detail.get("kind_name") or kind.replace("_", " ")).capitalize()
-    return f"{name} {detail.get('number') or detail.get('invoice_no', '')}"
 
 
 def not_sent_note(detail: dict[str, Any], kenya: bool = False) -> str | None:
@@ -179,10 +174,10 @@ def print_qr(printer: QPrinter, matrix: Matrix, detail: dict[str, Any]) -> bool:
         line = painter.fontMetrics().lineSpacing()
         painter.drawText(QRect(0, y, page.width(), line * 2),
                          int(Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap),
-                         title_of(detail))
+                         document_heading(detail))
         y += painter.fontMetrics().boundingRect(
             QRect(0, 0, page.width(), line * 2), int(Qt.TextFlag.TextWordWrap),
-            title_of(detail)).height() + pad
+            document_heading(detail)).height() + pad
 
         n = max(1, len(matrix))
         side = min(PRINT_SIDE_MM * dots_per_mm, page.width(), page.height() * 0.6)
@@ -234,15 +229,15 @@ class QrPreview(QDialog):
         self.runtime = runtime
         self.detail = dict(detail)
         settings = runtime.facade.settings()
-        self.kenya = bool(getattr(settings, "kenya", False)) or is_kenya(self.detail)
+        self.kenya = settings.kenya or is_kenya(self.detail)
         self.url = receipt_address(self.detail, self.kenya)
         self.png: bytes | None = None
         self.matrix: Matrix | None = None
         self.pixmap: QPixmap | None = None
         self.saved_to: Path | None = None
         invoice_no = str(detail.get("invoice_no", ""))
-        self.setWindowTitle(f"QR code of {title_of(self.detail)[:1].lower()}"
-                            f"{title_of(self.detail)[1:]} — RIMS Utility")
+        heading = document_heading(self.detail)
+        self.setWindowTitle(f"QR code of {heading[:1].lower()}{heading[1:]} — RIMS Utility")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
         self.code = QLabel("Making the QR code…")
@@ -252,11 +247,11 @@ class QrPreview(QDialog):
         self.code.setAccessibleName(f"QR code of invoice {invoice_no}")
         self.code.setAccessibleDescription(f"Opens {self.url}")
 
-        heading = QLabel(title_of(self.detail))
-        font = heading.font()
+        title = QLabel(heading)
+        font = title.font()
         font.setPointSizeF(font.pointSizeF() * 1.35)
         font.setBold(True)
-        heading.setFont(font)
+        title.setFont(font)
 
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
@@ -303,7 +298,7 @@ class QrPreview(QDialog):
         form.addRow(url_label, self.url_text)
 
         side = QVBoxLayout()
-        side.addWidget(heading)
+        side.addWidget(title)
         side.addSpacing(6)
         side.addLayout(form)
         note = not_sent_note(self.detail, self.kenya)

@@ -46,7 +46,9 @@ from app.gui.invoice_model import (
     COL_TOTAL,
     STATE_COLOURS,
     InvoiceModel,
+    document_heading,
     guarded,
+    is_kenya,
     money_text,
     state_word,
 )
@@ -312,11 +314,8 @@ class DetailPane(QWidget):
         self.shown = d
         self.stack.setCurrentWidget(self.page)
         state = str(d.get("state"))
-        kind = str(d.get("kind") or "invoice")
-        self.title.setText(f"Invoice {d.get('invoice_no', '')}" if kind == "invoice" else
-                           f"{str(d.get('kind_name') or kind).capitalize()} "
-                           f"{d.get('number') or d.get('invoice_no', '')}")
-        kenya = d.get("currency") is not None  # (the dashboard's dicts: Kenya rows only)
+        self.title.setText(document_heading(d))
+        kenya = is_kenya(d)
         self.explain.setText(explain(d).replace("KPRA", self.signer))
         self.names["ntn"].setText("KRA PIN:" if kenya else "NTN:")
         back, fore, edge = _EXPLAIN_STYLE.get(state, ("#f2f2f2", "#222", "#999"))
@@ -428,7 +427,7 @@ class QueueWindow(QMainWindow):
 
         # -- filter bar
         self.filter = QComboBox()
-        kenya = bool(getattr(runtime.facade.settings(), "kenya", False))
+        kenya = runtime.facade.settings().kenya
         signer = "KRA eTIMS" if kenya else "KPRA"
         for text, state, tip in FILTERS:
             self.filter.addItem(text.replace("KPRA", signer), state)

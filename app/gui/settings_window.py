@@ -31,12 +31,11 @@ from app.gui.setup_wizard import (
     UpstreamChooser,
     call_for,
     failure_text,
+    is_sample_pos,
     text_label,
 )
 from app.service import autostart
-from app.service.core import PRACTICE_POS
 from app.service.facade import PosSetting, ServiceError
-from app.service.upstreams import KENYA_PRACTICE_PIN, KENYA_PRACTICE_POS_ID
 
 MAX_STUCK_HOURS = 168  # a week
 
@@ -206,10 +205,7 @@ class SettingsWindow(QWidget):
     def _built_in(self, p: PosSetting) -> bool:
         # In practice mode the built-in test user's key is the one used (service/registry.py's
         # fixed entries win), whatever another key the keyring may hold for that POS ID.
-        if not self.practice_running:
-            return False
-        return (p.ntn, p.pos_id) in ((PRACTICE_POS.ntn, PRACTICE_POS.pos_id),
-                                     (KENYA_PRACTICE_PIN, KENYA_PRACTICE_POS_ID))
+        return self.practice_running and is_sample_pos(p)
 
     def selected_pos(self) -> PosSetting | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []

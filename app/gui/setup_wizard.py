@@ -73,13 +73,17 @@ def keyring_label(backend: str) -> str:
     return backend
 
 
-def needs_setup(pos: Iterable[PosSetting]) -> bool:
-    """First run: no POS set up apart from practice mode's built-in sample POS."""
+def is_sample_pos(p: PosSetting) -> bool:
+    """Practice mode's built-in sample POS (KPRA's, or Kenya's)."""
     from app.service.upstreams import KENYA_PRACTICE_PIN, KENYA_PRACTICE_POS_ID
 
-    samples = {(PRACTICE_POS.ntn, PRACTICE_POS.pos_id),
-               (KENYA_PRACTICE_PIN, KENYA_PRACTICE_POS_ID)}
-    return not any((p.ntn, p.pos_id) not in samples for p in pos)
+    return (p.ntn, p.pos_id) in ((PRACTICE_POS.ntn, PRACTICE_POS.pos_id),
+                                 (KENYA_PRACTICE_PIN, KENYA_PRACTICE_POS_ID))
+
+
+def needs_setup(pos: Iterable[PosSetting]) -> bool:
+    """First run: no POS set up apart from practice mode's built-in sample POS."""
+    return all(is_sample_pos(p) for p in pos)
 
 
 def check_field(label: str, text: str, limit: int) -> tuple[str | None, str | None]:
@@ -550,17 +554,18 @@ class WelcomePage(QWizardPage):
             "internet or the authority is down. Nothing is lost if the connection drops."))
         layout.addSpacing(8)
         layout.addWidget(_bold(text_label("Which tax authority?")))
-        from app.gui.kenya_pages import authority_hint
+        from app.gui.kenya_pages import AUTHORITY_NAMES, authority_hint
 
         self.authorities: dict[str, QRadioButton] = {}
         group = QButtonGroup(self)
-        for upstream, text, hint in (
-                ("kpra", "KPRA (Pakistan)", "Have the NTN, POS ID and key KPRA gave you ready."),
-                ("kra-agent", "KRA eTIMS (Kenya) through the KRA Agent",
+        names = {"kpra": "KPRA (Pakistan)", **AUTHORITY_NAMES}
+        for upstream, hint in (
+                ("kpra", "Have the NTN, POS ID and key KPRA gave you ready."),
+                ("kra-agent",
                  "Have the agent's address, your account, KRA PIN and device serial ready."),
-                ("protax", "KRA eTIMS (Kenya) through ProTax",
+                ("protax",
                  "Have your ProTax API key (ptx_live_… or ptx_test_…) and KRA PIN ready.")):
-            button = QRadioButton(text)
+            button = QRadioButton(names[upstream])
             button.setObjectName(f"authority_{upstream}")
             group.addButton(button)
             button.toggled.connect(lambda _on: self._chosen())

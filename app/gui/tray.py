@@ -6,6 +6,7 @@ from PySide6.QtGui import QAction, QCursor
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app.gui import icons
+from app.gui.main_window import practice_authority
 from app.service.status import Alert, Light, Snapshot, Verdict, verdict
 
 
@@ -55,8 +56,8 @@ class Tray(QObject):
         status = menu.addAction(self.verdict.headline if self.verdict else "Starting…")
         status.setEnabled(False)
         if snapshot is not None and snapshot.practice:
-            who = "KPRA" if snapshot.upstream_name == "KPRA" else "KRA"
-            practice = menu.addAction(f"Practice mode: nothing is sent to {who}")
+            practice = menu.addAction("Practice mode: nothing is sent to "
+                                      + practice_authority(snapshot))
             practice.setEnabled(False)
         menu.addSeparator()
         self._add(menu, "Open dashboard", shell.open_dashboard, default=True)

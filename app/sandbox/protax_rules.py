@@ -25,6 +25,7 @@ from app.sandbox.protax_state import (
     rate,
     totals,
 )
+from app.sandbox.rules import _nan
 
 PIN = re.compile(r"[AP]\d{9}[A-Z]")
 CLASS_CODE = re.compile(r"\d{8,10}")
@@ -243,13 +244,9 @@ async def read_json(request: web.Request) -> tuple[Any, str | None]:
     if request.content_type != "application/json":
         return {}, "Send a JSON body with Content-Type: application/json."
     try:
-        body = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse)
+        body = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_nan)
     except (ValueError, RecursionError):
         return {}, "The body is not valid JSON."
     if not isinstance(body, dict):
         return {}, "The body must be a JSON object."
     return body, None
-
-
-def _refuse(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")

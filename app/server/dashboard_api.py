@@ -12,7 +12,6 @@ from app.domain.invoice import wire_time
 from app.domain.money import plain
 from app.domain.states import State
 from app.server import dashboard_kenya
-from app.server.dashboard_kenya import money_only
 from app.server.invoice_api import DEPS
 from app.server.json_body import BadJson, json_object
 from app.server.responses import error, success
@@ -72,12 +71,10 @@ async def overview(request: web.Request) -> web.Response:
     today = dt.date.today()
     first_day = today - dt.timedelta(days=CHART_DAYS - 1)
     summary = await store.summary()
-    today_only = money_only(InvoiceFilter(date_from=today.isoformat(),
-                                          date_to=today.isoformat()), deps.upstream)
+    today_only = InvoiceFilter(date_from=today.isoformat(), date_to=today.isoformat())
     sales_today = await store.totals(today_only)
-    daily = await store.per_period(money_only(
-        InvoiceFilter(date_from=first_day.isoformat(), date_to=today.isoformat()),
-        deps.upstream), "day")
+    daily = await store.per_period(
+        InvoiceFilter(date_from=first_day.isoformat(), date_to=today.isoformat()), "day")
     hourly = await store.per_period(today_only, "hour")
     problems = await store.problems()
     sending = deps.forwarder_status()

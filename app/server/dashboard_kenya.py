@@ -3,8 +3,6 @@ name, a row's lines, tax bands, customer and receipt link, what it waits for, an
 report. KPRA rows get the same fields, empty, so the JSON API has one shape in every mode."""
 
 import asyncio
-import re
-from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
@@ -12,10 +10,12 @@ from aiohttp import web
 from app.domain import qr
 from app.domain.kenya import exchange_rate_of
 from app.domain.kenya_tax import in_home_currency
+from app.domain.kenya_validation import KRA_PIN
 from app.domain.money import plain
 from app.domain.states import State
 from app.server.dashboard_query import KIND_PREFIXES as PREFIXES
 from app.server.dashboard_query import KINDS, PAYMENT_MODES, whole_number
+from app.server.dashboard_query import payment_mode_name as mode_name
 from app.server.invoice_api import DEPS
 from app.server.responses import error, success
 from app.store.listing import Cursor, InvoiceFilter
@@ -30,8 +30,9 @@ SIGNER = {"kpra": "KPRA", "kra-agent": "KRA eTIMS", "protax": "KRA eTIMS"}
 RECEIPT_LINK = {"kra-agent": "Open on KRA's invoice checker",
                 "protax": "Open ProTax's receipt QR page"}
 CURRENCY = "KES"
-# A KRA PIN: a letter (A individuals, P companies…), nine digits, a check letter.
-PIN = re.compile(r"[A-Za-z][0-9]{9}[A-Za-z]")
+# A KRA PIN: a letter (A individuals, P companies…), nine digits, a check letter: the domain's
+# rule (the look-up upper-cases what is typed first).
+PIN = KRA_PIN
 LOOKUP_ABSENT = {
     "kpra": "KPRA has no customer look-up.",
     "kra-agent": "The KRA Agent API has no customer PIN look-up (its document offers none); "
@@ -53,7 +54,7 @@ def payment_modes(upstream: str) -> dict[int, str]:
 
 
 def payment_mode_name(mode: int, upstream: str) -> str:
-    return payment_modes(upstream).get(mode, f"Mode {mode}")
+    return mode_name(mode, payment_modes(upstream))
 
 
 def own_number(r: InvoiceRecord) -> str:
@@ -188,13 +189,17 @@ def _needs(r: InvoiceRecord, d: dict) -> list[tuple[str, str]]:
     return seen
 
 
-async def waiting_for(store, r: InvoiceRecord) -> list[dict[str, object]]:
-    """The rows this one still waits for (not synced yet), each with a sentence."""
+async def waiting_for(store, r: InvoiceRecord,
+                      known: dict[str, InvoiceRecord | None] | None = None
+                      ) -> list[dict[str, object]]:
+    """The rows this one still waits for (not synced yet), each with a sentence. ``known``:
+    rows already read, by invoice_no (not read again)."""
+    known = known or {}
     if r.detail is None or r.state is State.SYNCED:
         return []
     out = []
     for kind, number in _needs(r, r.detail):
-        other = await store.get_invoice(r.pos_id, number)
+        other = known[number] if number in known else await store.get_invoice(r.pos_id, number)
         if other is None or other.state is State.SYNCED:
             continue
         shown = own_number(other)
@@ -244,13 +249,11 @@ async def linked(store, r: InvoiceRecord, detail: dict[str, object]) -> dict[str
     note's original invoice (its id, for the link)."""
     if r.detail is None:
         return detail
-    original = _text(r.detail.get("original_invoice_no"))
-    original_id = None
-    if r.kind == "credit_note" and original:
-        found = await store.get_invoice(r.pos_id, original)
-        original_id = found.id if found else None
-    return detail | {"waiting_for": await waiting_for(store, r),
-                     "original_invoice_id": original_id}
+    number = _text(r.detail.get("original_invoice_no")) if r.kind == "credit_note" else None
+    original = await store.get_invoice(r.pos_id, number) if number else None
+    known = {number: original} if number else {}
+    return detail | {"waiting_for": await waiting_for(store, r, known),
+                     "original_invoice_id": original.id if original else None}
 
 
 # ------------------------------------------------------------------------ routes
@@ -361,12 +364,3 @@ async def band_sums(store, f: InvoiceFilter) -> dict[str, dict[str, object]]:
         add_bands(sums, records)
         if after is None:
             return dict(sorted(sums.items()))
-
-
-def money_only(f: InvoiceFilter, upstream: str) -> InvoiceFilter:
-    """Kenya: sums cover sales and credit notes only (item and stock rows carry no money);
-    a kind asked for narrows that further. KPRA: every row is a sale, ``f`` as it is."""
-    if not kenya(upstream):
-        return f
-    kinds = tuple(k for k in (f.kinds or MONEY_KINDS) if k in MONEY_KINDS)
-    return replace(f, kinds=kinds or MONEY_KINDS)

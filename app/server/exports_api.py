@@ -27,7 +27,8 @@ SALES_HEADER = ("Period", "POS ID", "Payment mode", "Invoices", "Amount", "Tax",
 KENYA_HEADER = (*INVOICE_HEADER, "Kind", "Number", "Customer PIN", "Customer name",
                 "Original invoice", "Upstream id", "Receipt link",
                 *(f"Band {b} {what}" for b in dashboard_kenya.BANDS for what in ("taxable", "tax")))
-KENYA_MONEY = {4, 6, 7, *range(len(INVOICE_HEADER) + 7, len(INVOICE_HEADER) + 7 + 10)}
+INVOICE_MONEY = {4, 6, 7}  # Amount, Tax, Total (the tax rate is no money)
+KENYA_MONEY = {*INVOICE_MONEY, *range(len(INVOICE_HEADER) + 7, len(INVOICE_HEADER) + 7 + 10)}
 BANDS_HEADER = ("Band", "Rate", "Documents", "Taxable (KES)", "Tax (KES)")
 RECONCILIATION_HEADER = ("Day", "Invoices received", "Total received", "Invoices confirmed",
                          "Total confirmed", "Invoices not confirmed", "Total not confirmed")
@@ -100,7 +101,7 @@ async def export(request: web.Request) -> web.StreamResponse:
                     _kenya_batches(request, f), money_columns=KENYA_MONEY)
             return await exports.send_export(request, f"invoices_{_stamp()}.{fmt}", fmt,
                                              INVOICE_HEADER, _invoice_batches(request, f),
-                                             money_columns={4, 6, 7})  # the rate is no money
+                                             money_columns=INVOICE_MONEY)
         if name == "sales":
             report = await sales_report(request)
             rows: list[Sequence[object]] = [

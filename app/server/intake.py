@@ -71,7 +71,6 @@ class KenyaAccepted(NamedTuple):
     config: Any  # app.domain.kenya_tax.TaxConfig
 
 
-KENYA_UPSTREAMS = ("kra-agent", "protax")
 # What each Kenya route posts, and how its answers name it.
 LABELS = {"invoice": "Invoice", "credit_note": "Credit note", "item": "Item",
           "stock": "Stock movement"}
@@ -86,10 +85,9 @@ def prepare(context: dict[str, Any], posted: Posted) -> tuple[Answer | Accepted 
     need the database. ``context`` holds the POS credentials (``credentials``: pos_id →
     (ntn, key)), the upstream's display name (``upstream_name``), and in the Kenya modes the
     upstream (``upstream``: "kra-agent" | "protax"; "kpra" or absent: KPRA) and its tax
-    settings (``tax``: keyword arguments of kenya_tax.tax_config, e.g. rates,
-    prices_include_tax, rounding)."""
+    settings (``tax``: a kenya_tax.TaxConfig, built once by the service)."""
     try:
-        if context.get("upstream", "kpra") in KENYA_UPSTREAMS:
+        if context.get("upstream", "kpra") != "kpra":
             return (_check_kenya(posted, context, "invoice"),)
         return (_check(posted, context),)
     except Exception:  # a bug answers 500 for this request only
@@ -114,7 +112,7 @@ def prepare_stock(context: dict[str, Any], posted: Posted) -> tuple[Answer | Ken
 def _prepare_kenya(context: dict[str, Any], posted: Posted,
                    kind: str) -> tuple[Answer | KenyaAccepted]:
     try:
-        if context.get("upstream", "kpra") not in KENYA_UPSTREAMS:
+        if context.get("upstream", "kpra") == "kpra":
             path = {"credit_note": "/api/credit-note", "item": "/api/item",
                     "stock": "/api/stock"}[kind]
             message = KENYA_ONLY.format(what=f"POST {path}",
@@ -216,16 +214,14 @@ def _data(pos_id: str, invoice_no: str, date_time: str, state: State,
 
 def _check_kenya(posted: Posted, context: dict[str, Any], kind: str) -> Answer | KenyaAccepted:
     from app.domain import kenya
-    from app.domain.kenya_tax import tax_config
 
     try:
         fields, received_at = _received(posted)
     except BadBody as bad:
         return bad.answer()
-    upstream = context["upstream"]
+    config = context["tax"]
     now = datetime.fromtimestamp(received_at)
     try:
-        config = tax_config(upstream, **(context.get("tax") or {}))
         if kind == "invoice":
             submission = kenya.parse_invoice(fields, now=now, config=config)
         elif kind == "credit_note":
@@ -246,19 +242,11 @@ def _check_kenya(posted: Posted, context: dict[str, Any], kind: str) -> Answer |
 
 
 def _store_kenya(db: peewee.SqliteDatabase, items: list[KenyaAccepted]) -> list[IntakeResult]:
-    """store_documents per run of documents with the same tax settings (in a batch, all)."""
+    """The batch's documents, stored with the tax settings they were checked with (the
+    service's: the same for every one)."""
     from app.store import documents
 
-    results: list[IntakeResult] = []
-    start = 0
-    while start < len(items):
-        end = start + 1
-        while end < len(items) and items[end].config == items[start].config:
-            end += 1
-        results += documents.store_documents(
-            db, [item.document for item in items[start:end]], items[start].config)
-        start = end
-    return results
+    return documents.store_documents(db, [item.document for item in items], items[0].config)
 
 
 def _stored_kenya(item: KenyaAccepted, result: IntakeResult) -> Answer:

@@ -33,15 +33,10 @@ def pos_handler(what: str, prepare: Callable) -> Callable:
             posted = await read_posted(request)
         except BadBody as bad:
             return error(bad.status, bad.message, bad.errors)
-
-        async def _intake(posted: Posted) -> Answer:
-            """Parsed, validated, authenticated and stored by the writer process."""
-            return Answer._make(await deps.store.write_batched(intake.intake, posted, prepare))
-
         try:
-            answer = await _intake(posted)
-            if answer.unauthorized and await deps.auth.reload():
-                answer = await _intake(posted)  # `setup` added or changed a POS meanwhile
+            answer = await _intake(deps, posted, prepare)
+            if answer.unauthorized and await deps.auth.reload():  # `setup` added or changed
+                answer = await _intake(deps, posted, prepare)  # a POS meanwhile
         except StorageUnavailable as why:
             return error(503, f"The {what} was NOT saved: {why}. Free some disk space or fix "
                               "the data folder, then send it again.",
@@ -50,6 +45,11 @@ def pos_handler(what: str, prepare: Callable) -> Callable:
 
     post.__name__ = post.__qualname__ = f"post_{what.replace(' ', '_')}"
     return post
+
+
+async def _intake(deps: ServerDeps, posted: Posted, prepare: Callable) -> Answer:
+    """Parsed, validated, authenticated and stored by the writer process."""
+    return Answer._make(await deps.store.write_batched(intake.intake, posted, prepare))
 
 
 post_invoice = pos_handler("invoice", intake.prepare)

@@ -27,9 +27,9 @@ RETRYABLE = (State.REJECTED, State.QUEUED, State.HELD)
 
 def invoice_row(r: InvoiceRecord, upstream: str | None = None) -> dict[str, object]:
     """One row of the list. Its payment mode is named as ``upstream``'s (KPRA: Cash / Card;
-    Kenya: the eTIMS payment types); without it, as the row's own (a Kenya row has a detail)."""
-    if upstream is None:
-        upstream = "kpra" if r.detail is None else dashboard_kenya.KENYA_UPSTREAMS[0]
+    Kenya: the eTIMS payment types); without it (the GUI's queue), as the row's own: a Kenya row
+    has a detail, and both Kenya authorities name payment modes alike."""
+    upstream = upstream or ("kpra" if r.detail is None else "kra-agent")
     return {
         "id": r.id, "pos_id": r.pos_id, "invoice_no": r.invoice_no, "date_time": r.date_time,
         "payment_mode": r.payment_mode,

@@ -12,9 +12,4 @@ ROUTES = {
     "/api/stock": ("stock movement", intake.prepare_stock),
 }
 
-
-post_credit_note = pos_handler(*ROUTES["/api/credit-note"])
-post_item = pos_handler(*ROUTES["/api/item"])
-post_stock = pos_handler(*ROUTES["/api/stock"])
-HANDLERS = {"/api/credit-note": post_credit_note, "/api/item": post_item,
-            "/api/stock": post_stock}
+HANDLERS = {path: pos_handler(*spec) for path, spec in ROUTES.items()}

@@ -12,7 +12,6 @@ from app.domain.money import plain
 from app.domain.states import State
 from app.server import charts, dashboard_kenya
 from app.server.dashboard_api import CHART_DAYS, totals_data
-from app.server.dashboard_kenya import money_only
 from app.server.dashboard_query import BadQuery, invoice_filter
 from app.server.invoice_api import DEPS
 from app.server.responses import error, success
@@ -59,7 +58,6 @@ async def sales_report(request: web.Request) -> SalesReport:
                        payment_modes=dashboard_kenya.payment_modes(upstream))
     if errors:
         raise BadQuery(errors)
-    f = money_only(f, upstream)
     rows = await request.app[DEPS].store.sales(f, period)
     return SalesReport(period, f, rows, upstream)
 
@@ -122,7 +120,6 @@ async def reconciliation_report(request: web.Request) -> Reconciliation:
                        default_from=today.replace(day=1), default_to=today)
     if errors:
         raise BadQuery(errors)
-    f = money_only(f, request.app[DEPS].upstream)
     return Reconciliation(f, await request.app[DEPS].store.per_day_and_state(f))
 
 
@@ -170,8 +167,7 @@ async def daily_chart(request: web.Request) -> web.Response:
         return error(400, "Choose what the chart shows.", {"measure": "must be sales or tax"})
     today = dt.date.today()
     first = today - dt.timedelta(days=CHART_DAYS - 1)
-    f = money_only(InvoiceFilter(date_from=first.isoformat(), date_to=today.isoformat()),
-                   request.app[DEPS].upstream)
+    f = InvoiceFilter(date_from=first.isoformat(), date_to=today.isoformat())
     per_day = await request.app[DEPS].store.per_period(f, "day")
     days = [first + dt.timedelta(days=n) for n in range(CHART_DAYS)]
     return _svg(charts.bar_chart(
@@ -187,7 +183,7 @@ async def hourly_chart(request: web.Request) -> web.Response:
     if measure is None:
         return error(400, "Choose what the chart shows.", {"measure": "must be sales or tax"})
     today = dt.date.today().isoformat()
-    f = money_only(InvoiceFilter(date_from=today, date_to=today), request.app[DEPS].upstream)
+    f = InvoiceFilter(date_from=today, date_to=today)
     per_hour = await request.app[DEPS].store.per_period(f, "hour")
     return _svg(charts.bar_chart(
         f"{MEASURES[measure]} per hour, today",
@@ -227,7 +223,7 @@ async def band_report(request: web.Request) -> BandReport:
     f = invoice_filter(query, errors, default_from=today.replace(day=1), default_to=today)
     if errors:
         raise BadQuery(errors)
-    f = money_only(f, "protax")  # sales and credit notes only, whatever the mode
+    f = replace(f, kinds=dashboard_kenya.MONEY_KINDS)  # sales and credit notes only
     if not dashboard_kenya.kenya(deps.upstream):
         return BandReport(f, {}, Totals(), Totals())
     bands = await dashboard_kenya.band_sums(deps.store, f)

@@ -39,6 +39,8 @@ __all__ = ["PRACTICE_POS", "Core", "StartupError"]
 
 FORWARDER_RESTART_DELAY = 5.0
 GC_FREEZE_AFTER = 2.0  # seconds after start-up (freeze_startup_objects)
+NO_KENYA_ADDRESS = ("The KRA Agent's address is not set: run the setup wizard (or "
+                    "`rims-utility setup --upstream kra-agent --url …`).")
 
 
 class StartupError(RuntimeError):
@@ -70,11 +72,9 @@ class Core:
         return upstreams.display_name(self.settings.upstream)
 
     def upstream_ssl(self) -> ssl.SSLContext | bool:
-        """TLS verification for a direct check of the upstream (Test connection): on, with the
-        practice sandbox's CA added when there is one."""
-        if self.upstream_ca is None:
-            return True
-        return ssl.create_default_context(cafile=str(self.upstream_ca))
+        """TLS verification for a direct check of the upstream (Test connection, Kenya setup,
+        ProTax's customer look-up): on, with the extra CA (the practice sandbox's) if any."""
+        return upstreams.upstream_ssl(self.upstream_ca)
 
     def dashboard_url(self) -> str:
         """The dashboard, already signed in as the first POS set up (a one-time ticket valid
@@ -113,8 +113,11 @@ class Core:
                 self._listener = instance.listen(s.host, s.port)
             except instance.PortInUse as why:
                 raise StartupError(str(why)) from None
-        s.data_dir.mkdir(parents=True, exist_ok=True)
         upstream_url, upstream_ca = s.upstream_base, s.upstream_ca
+        if s.kenya and not s.practice and not upstream_url:  # before the store is opened
+            await self._cleanup()
+            raise StartupError(NO_KENYA_ADDRESS)
+        s.data_dir.mkdir(parents=True, exist_ok=True)
         certificates = None
         if s.practice:
             self.sandbox = upstreams.make_sandbox(s)
@@ -161,16 +164,15 @@ class Core:
                 credentials = await self.registry.credentials(pos_id, 0)
                 if credentials:
                     self.sandbox.add_credentials(credentials.ntn, pos_id, credentials.key)
-        if s.kenya and not upstream_url:
+        if s.kenya and not upstream_url:  # (practice: the sandbox's, known only now)
             await self._cleanup()
-            raise StartupError("The KRA Agent's address is not set: run the setup wizard (or "
-                               "`rims-utility setup --upstream kra-agent --url …`).")
+            raise StartupError(NO_KENYA_ADDRESS)
         self._connector = upstreams.make_connector(s, upstream_url, upstream_ca, account)
         self.store.set_writer_context(upstream_name=self.upstream_name, upstream=s.upstream,
-                                      tax=s.tax_settings())
+                                      tax=_tax_config(s))
         self.forwarder = Forwarder(
             self.store, self._connector, self.registry.credentials, RetryPolicy(s.retry),
-            concurrency=s.send_concurrency, paused=s.sending_paused)
+            concurrency=s.send_concurrency, paused=s.sending_paused, name=self.upstream_name)
         deps = ServerDeps(
             store=self.store, auth=self.registry, forwarder_status=self.forwarder.status,
             invoice_saved=self.forwarder.wake, upstream_name=self.upstream_name,
@@ -288,6 +290,15 @@ def freeze_startup_objects() -> None:
     _frozen_once = True
     gc.collect()
     gc.freeze()
+
+
+def _tax_config(settings: Settings) -> object:
+    """The Kenya modes' tax settings (a kenya_tax.TaxConfig, pickled once to the writer
+    process with its context); None for KPRA (which never loads kenya_tax)."""
+    if not settings.kenya:
+        return None
+    from app.domain.kenya_tax import tax_config
+    return tax_config(settings.upstream, **settings.tax_settings())  # type: ignore[arg-type]
 
 
 def _make_sandbox_certificates(folder: Path) -> None:

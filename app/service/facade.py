@@ -4,9 +4,7 @@ GUI never touches the store, the server or SQL; it gets the same dicts the dashb
 API answers (server/invoices_api.py), so the two can never disagree."""
 
 import asyncio
-import json
 import logging
-import ssl
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,6 +15,7 @@ from app import keystore, settings
 from app.domain import qr
 from app.domain.states import State
 from app.server.invoices_api import invoice_detail, invoice_row
+from app.service import upstreams
 from app.service.status import Snapshot
 from app.settings import Settings
 from app.store.listing import STATE_GROUPS, Cursor, InvoiceFilter
@@ -126,10 +125,14 @@ class Facade:
 
     # ------------------------------------------------------------------- setup
 
+    async def has_pos(self) -> bool:
+        """Is any POS set up? (The tray's first-run check, at every start: no keyring read.)"""
+        return bool(await self._store().list_pos())
+
     async def pos_settings(self) -> list[PosSetting]:
         poses = await self._store().list_pos()
-        # all at once, by a helper process (keystore.read_keys): the tray's first-run check
-        # asks this at every start, and the keyring would stay loaded here (10-20 MB)
+        # all at once, by a helper process (keystore.read_keys): the keyring would stay loaded
+        # here (10-20 MB)
         report = await asyncio.to_thread(keystore.read_keys, [
             (pos.upstream, pos.ntn, pos.pos_id) for pos in poses])
         return [PosSetting(pos.pos_id, pos.ntn, isinstance(key, str) and bool(key),
@@ -173,13 +176,6 @@ class Facade:
     # ------------------------------------------------------------ Kenya setup
     # (service/kenya_setup.py does the work; these give it the core's store, settings and TLS)
 
-    def kenya_ssl(self) -> ssl.SSLContext:
-        """The system's CAs, plus the configured extra CA (the practice sandbox's) if any."""
-        context = ssl.create_default_context()
-        if self.core.upstream_ca is not None:
-            context.load_verify_locations(cafile=str(self.core.upstream_ca))
-        return context
-
     def _practice_address(self, base_url: str) -> bool:
         """Set up against the practice sandbox running now: config.toml is left as it is."""
         return bool(self.core.settings.practice and self.core.upstream_url
@@ -191,7 +187,7 @@ class Facade:
 
         try:
             return await kenya_setup.sign_in_kra_agent(
-                base_url=base_url, email=email, password=password, ssl=self.kenya_ssl())
+                base_url=base_url, email=email, password=password, ssl=self.core.upstream_ssl())
         except kenya_setup.KenyaSetupError as why:
             raise ServiceError(str(why)) from None
 
@@ -202,7 +198,7 @@ class Facade:
 
         try:
             result = await kenya_setup.setup_kra_agent(
-                self._store(), self.core.settings, ssl=self.kenya_ssl(),
+                self._store(), self.core.settings, ssl=self.core.upstream_ssl(),
                 save_settings=not self._practice_address(fields.get("base_url", "")), **fields)
         except kenya_setup.KenyaSetupError as why:
             raise ServiceError(str(why)) from None
@@ -216,7 +212,7 @@ class Facade:
 
         try:
             return await kenya_setup.check_protax(base_url=base_url, api_key=api_key,
-                                                  ssl=self.kenya_ssl())
+                                                  ssl=self.core.upstream_ssl())
         except kenya_setup.KenyaSetupError as why:
             raise ServiceError(str(why)) from None
 
@@ -225,7 +221,7 @@ class Facade:
 
         try:
             result = await kenya_setup.setup_protax(
-                self._store(), self.core.settings, ssl=self.kenya_ssl(),
+                self._store(), self.core.settings, ssl=self.core.upstream_ssl(),
                 save_settings=not self._practice_address(fields.get("base_url", "")), **fields)
         except kenya_setup.KenyaSetupError as why:
             raise ServiceError(str(why)) from None
@@ -239,13 +235,8 @@ class Facade:
         from app.service import kenya_setup
 
         settings = self.core.settings
-        kinds: dict[str, str | None] = {}
-        registry = self.core.registry
-        if settings.upstream == "protax" and registry is not None:
-            for pos_id in registry.pos_ids():
-                credentials = await registry.credentials(pos_id, 0)
-                api_key = _secret_field(credentials.key if credentials else None, "api_key")
-                kinds[pos_id] = kenya_setup.key_kind(api_key) if api_key else None
+        kinds = {pos_id: kenya_setup.key_kind(api_key) if api_key else None
+                 for pos_id, api_key in await self._protax_keys()}
         return {"upstream": settings.upstream, "name": self.core.upstream_name,
                 "base_url": self.core.upstream_url, "practice": settings.practice,
                 "email": settings.kra_agent_email if settings.upstream == "kra-agent" else "",
@@ -260,14 +251,10 @@ class Facade:
         settings, url = self.core.settings, self.core.upstream_url
         try:
             if settings.upstream == "protax":
-                info = await self.kenya_account()
-                registry = self.core.registry
-                for pos_id in info["key_kinds"]:  # type: ignore[union-attr]
-                    credentials = await registry.credentials(pos_id, 0)  # type: ignore[union-attr]
-                    api_key = _secret_field(credentials.key if credentials else None, "api_key")
+                for pos_id, api_key in await self._protax_keys():
                     if api_key:
                         check = await kenya_setup.check_protax(base_url=url, api_key=api_key,
-                                                               ssl=self.kenya_ssl())
+                                                               ssl=self.core.upstream_ssl())
                         kind = "TEST key: invoices are not real" if check.key_kind == "test" \
                             else "LIVE key"
                         return True, (f"ProTax answered at {url}: version {check.version}, "
@@ -281,7 +268,7 @@ class Facade:
                 return await self.test_connection(url)
             await kenya_setup.sign_in_kra_agent(
                 base_url=url, email=settings.kra_agent_email,
-                password=str(account["password"]), ssl=self.kenya_ssl())
+                password=str(account["password"]), ssl=self.core.upstream_ssl())
             return True, (f"The KRA Agent answered at {url} and signed in "
                           f"{settings.kra_agent_email}.")
         except kenya_setup.KenyaSetupError as why:
@@ -307,15 +294,25 @@ class Facade:
 
     # ------------------------------------------------- ProTax customer look-up (dashboard)
 
-    async def _protax_key(self) -> str:
-        """The API key of a configured ProTax POS (every POS of a shop has the same account)."""
+    async def _protax_keys(self) -> list[tuple[str, str | None]]:
+        """Each configured POS with its ProTax API key (None: none in the keyring); empty when
+        the upstream is not ProTax."""
         registry = self.core.registry
         if self.core.settings.upstream != "protax" or registry is None:
-            raise ServiceError("Customer PIN look-up is ProTax's; this utility reports to "
-                               f"{self.core.upstream_name}.")
+            return []
+        keys = []
         for pos_id in registry.pos_ids():
             credentials = await registry.credentials(pos_id, 0)
-            key = _api_key(credentials.key) if credentials is not None else None
+            keys.append((pos_id, upstreams.till_key(
+                "protax", credentials.key if credentials is not None else None)))
+        return keys
+
+    async def _protax_key(self) -> str:
+        """The API key of a configured ProTax POS (every POS of a shop has the same account)."""
+        if self.core.settings.upstream != "protax" or self.core.registry is None:
+            raise ServiceError("Customer PIN look-up is ProTax's; this utility reports to "
+                               f"{self.core.upstream_name}.")
+        for _, key in await self._protax_keys():
             if key:
                 return key
         raise ServiceError("No POS with a ProTax API key is set up yet: run the setup wizard.")
@@ -329,20 +326,19 @@ class Facade:
         key = await self._protax_key()
         try:
             return await protax.lookup_customer(self.core.upstream_url, key, pin,
-                                                ssl=self.kenya_ssl())
+                                                ssl=self.core.upstream_ssl())
         except Exception as why:  # the connector's refusal, or aiohttp's / TLS's error
             raise ServiceError(str(why) or type(why).__name__) from None
 
     async def protax_key_mode(self) -> str | None:
         """"test" (ptx_test_…) or "live" (ptx_live_…) for ProTax's API key; None otherwise."""
+        from app.service import kenya_setup
+
         try:
             key = await self._protax_key()
         except ServiceError:
             return None
-        for mode in ("test", "live"):
-            if key.startswith(f"ptx_{mode}_"):
-                return mode
-        return None
+        return kenya_setup.key_kind(key)
 
     def _store(self):
         store = self.core.store
@@ -350,24 +346,3 @@ class Facade:
             raise ServiceError("The service is not running.")
         return store
 
-
-def _secret_field(stored: str | None, name: str) -> str | None:
-    """One field of a Kenya keyring entry (a JSON object), or None."""
-    if not stored:
-        return None
-    try:
-        value = json.loads(stored)
-    except ValueError:
-        return None
-    found = value.get(name) if isinstance(value, dict) else None
-    return found if isinstance(found, str) and found else None
-
-
-def _api_key(secret: str) -> str | None:
-    """ProTax's API key from a POS's keyring secret ({"api_key": …}, docs/KENYA.md)."""
-    try:
-        value = json.loads(secret)
-    except ValueError:
-        return secret or None  # a bare key
-    key = value.get("api_key") if isinstance(value, dict) else None
-    return key if isinstance(key, str) and key else None

@@ -114,7 +114,7 @@ def make_connector(settings: Settings, address: str, ca_file: Path | None,
         from app.connectors.kra_agent import KraAgentConnector
 
         account = account or AccountStore(settings.kra_agent_email)
-        tokens = AgentTokens(address, account.email, _ssl(ca_file), account.load, account.save)
+        tokens = AgentTokens(address, account.email, upstream_ssl(ca_file), account.load, account.save)
         return KraAgentConnector(address, tokens=tokens, poll_after=settings.poll_interval,
                                  **common)
     if settings.upstream == "protax":
@@ -124,11 +124,13 @@ def make_connector(settings: Settings, address: str, ca_file: Path | None,
     return KpraConnector(address, field_style=settings.field_style, **common)
 
 
-def _ssl(ca_file: Path | None) -> Any:
+def upstream_ssl(ca_file: Path | None) -> Any:
+    """TLS verification for the upstream: on, with the system's CAs, plus ``ca_file`` (an extra
+    CA: the practice sandbox's) when there is one (as the connectors' own, http.make_ssl)."""
     if ca_file is None:
         return True
-    import ssl
-    return ssl.create_default_context(cafile=str(ca_file))
+    from app.connectors.http import make_ssl
+    return make_ssl(ca_file)
 
 
 async def practice_pos(settings: Settings, sandbox: Any) -> tuple[Credentials, AccountStore | None]:
@@ -144,7 +146,7 @@ async def practice_pos(settings: Settings, sandbox: Any) -> tuple[Credentials, A
     from app.connectors import kra_agent
     from app.sandbox import kra_agent as sandbox_module
 
-    ssl = _ssl(sandbox.ca_file)
+    ssl = upstream_ssl(sandbox.ca_file)
     email, password = sandbox_module.DEFAULT_EMAIL, sandbox_module.DEFAULT_PASSWORD
     account = await kra_agent.login(sandbox.base_url, email, password, ssl=ssl)
     pos = await kra_agent.setup_pos(

@@ -27,7 +27,7 @@ from app.domain.kenya import (
     kra_item_code,
     resolve_credit_note,
 )
-from app.domain.kenya_tax import TaxConfig, tax_config, text
+from app.domain.kenya_tax import TaxConfig, text
 from app.domain.money import plain
 from app.domain.states import State
 from app.store import received
@@ -43,7 +43,6 @@ _INSERT = (
     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,0,?,?) RETURNING id")
 _ADDS = ("IN", "RETURN")  # stock adjustment types that add to the remaining quantity
 _SUBTRACTS = ("OUT", "DAMAGE")
-_DEFAULT_UPSTREAM = "kra-agent"
 
 
 class Refused(Exception):
@@ -60,13 +59,13 @@ def row_number(kind: str, number: str) -> str:
 
 
 def store_documents(db: SqliteDatabase, docs: Sequence[Document],
-                    config: TaxConfig | None = None) -> list[IntakeResult]:
+                    config: TaxConfig) -> list[IntakeResult]:
     """Group-commit body for Kenya documents, in order (a credit note may follow its original in
     the same batch). Per document: the same row number with the same content → REPLAYED (the
     first answer again), with other content → CONFLICT; a document that cannot be stored →
     REFUSED with its errors (nothing of it written); else CREATED, with the record as stored
     (its final detail: item codes, credited lines, remaining stock). ``config``: the tax
-    settings credit notes are computed with (default: the POS's upstream's)."""
+    settings credit notes and stock movements are computed with."""
     now = time.time()
     held = {pos_id for (pos_id,) in db.execute_sql(
         "SELECT pos_id FROM pos WHERE held_reason IS NOT NULL").fetchall()}
@@ -75,12 +74,9 @@ def store_documents(db: SqliteDatabase, docs: Sequence[Document],
         try:
             with db.atomic():  # a savepoint: a refused document leaves nothing behind
                 results.append(_store(db, doc, config, now, held))
-        except Refused as refused:
+        except (Refused, InvoiceValidationError) as refused:  # either names the field
             results.append(IntakeResult(IntakeOutcome.REFUSED, State.QUEUED, None,
                                         refused.errors))
-        except InvoiceValidationError as invalid:  # credit_note_detail: names the field
-            results.append(IntakeResult(IntakeOutcome.REFUSED, State.QUEUED, None,
-                                        invalid.errors))
         except (sqlite3.OperationalError, peewee.OperationalError):
             raise  # disk/lock trouble concerns the whole transaction
         except Exception:  # a bug: this document only (500), the others are stored
@@ -89,7 +85,7 @@ def store_documents(db: SqliteDatabase, docs: Sequence[Document],
     return results
 
 
-def _store(db: SqliteDatabase, doc: Document, config: TaxConfig | None, now: float,
+def _store(db: SqliteDatabase, doc: Document, config: TaxConfig, now: float,
            held: set[str]) -> IntakeResult:
     state = State.HELD if doc.pos_id in held else State.QUEUED
     number = doc.number  # the row's invoice_no, prefixed by kind ("item:" for a name only)
@@ -177,7 +173,7 @@ def _item_document(doc: Document, index: int, line: dict) -> dict:
 
 
 def _credit(db: SqliteDatabase, doc: Document, needs: list[int],
-            config: TaxConfig | None) -> Document:
+            config: TaxConfig) -> Document:
     """A credit note with its lines checked against its original (same POS, a sale) less what
     earlier credit notes took, and its money negative (kenya.resolve_credit_note)."""
     original_no = doc.detail.get("original_invoice_no") or ""
@@ -189,7 +185,6 @@ def _credit(db: SqliteDatabase, doc: Document, needs: list[int],
     earlier = [_unpacked(packed) for (packed,) in db.execute_sql(
         "SELECT c.detail FROM dependency d JOIN invoice c ON c.id = d.invoice_id "
         "WHERE d.needs_id = ? AND c.kind = 'credit_note'", (original.id,)).fetchall()]
-    config = config or tax_config(_upstream_of(db, doc.pos_id))
     credited = resolve_credit_note(doc, original.detail, credited_quantities(earlier), config)
     needs.append(original.id)
     # KRA's orgInvcNo is the original's invcNo, its row id (docs/KENYA.md, "Requests").
@@ -197,7 +192,7 @@ def _credit(db: SqliteDatabase, doc: Document, needs: list[int],
 
 
 def _stock(db: SqliteDatabase, doc: Document, detail: dict, needs: list[int],
-           config: TaxConfig | None) -> None:
+           config: TaxConfig) -> None:
     """A stock movement: needs its item's row; moves the item's remaining quantity."""
     code, name = detail.get("item_code") or None, detail.get("item_name") or None
     known = _item(db, doc.pos_id, code, None if code else name)
@@ -212,10 +207,8 @@ def _stock(db: SqliteDatabase, doc: Document, detail: dict, needs: list[int],
             detail[field] = item[field]
     detail["item_code"] = code
     band = detail.get("tax_type")
-    if detail.get("tax_rate") is None and band:
-        config = config or tax_config(_upstream_of(db, doc.pos_id))
-        if band in config.rates:
-            detail["tax_rate"] = text(config.rate(band))
+    if detail.get("tax_rate") is None and band and band in config.rates:
+        detail["tax_rate"] = text(config.rate(band))
     quantity = abs(Decimal(str(detail.get("quantity", 0))))
     adjustment = str(detail.get("adjustment_type", "")).upper()
     if adjustment in _SUBTRACTS:
@@ -298,8 +291,3 @@ def _new_code(db: SqliteDatabase, pos_id: str, item: dict) -> str:
             break
     db.execute_sql("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, str(seq)))
     return code
-
-
-def _upstream_of(db: SqliteDatabase, pos_id: str) -> str:
-    row = db.execute_sql("SELECT upstream FROM pos WHERE pos_id = ?", (pos_id,)).fetchone()
-    return row[0] if row and row[0] in ("kra-agent", "protax") else _DEFAULT_UPSTREAM

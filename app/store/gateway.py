@@ -96,14 +96,6 @@ class Store:
     async def get_invoice(self, pos_id: str, invoice_no: str) -> InvoiceRecord | None:
         return await self._read(repo.get_invoice, pos_id, invoice_no)
 
-    async def dependencies_of(self, invoice_id: int) -> list[InvoiceRecord]:
-        """Kenya: the rows this one needs synced before it is sent."""
-        return await self._read(repo.dependencies_of, invoice_id)
-
-    async def items_of(self, pos_id: str) -> list[tuple[str, str, str]]:
-        """Kenya: (code, name, remaining quantity) of the items registered for a POS."""
-        return await self._read(repo.items_of, pos_id)
-
     async def attempts_of(self, invoice_id: int) -> list[AttemptRecord]:
         return await self._read(repo.attempts_of, invoice_id)
 

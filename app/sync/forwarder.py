@@ -53,10 +53,12 @@ class ForwarderStatus:
 
 class Forwarder:
     def __init__(self, store: Store, connector: Connector, credentials: CredentialsLookup,
-                 policy: RetryPolicy, *, concurrency: int = 8, paused: bool = False):
+                 policy: RetryPolicy, *, concurrency: int = 8, paused: bool = False,
+                 name: str = "the tax authority"):
+        """``name``: the authority as the attempt log names it (the UI's: core.upstream_name)."""
         self._store = store
         self._connector = connector
-        self._name = getattr(connector, "display_name", "the authority")
+        self._name = name
         self._credentials = credentials
         self._policy = policy
         self._concurrency = concurrency
@@ -246,10 +248,8 @@ class Forwarder:
         match outcome:
             case Accepted(transaction_id=transaction_id):
                 self.gate.success()
-                extra = ((outcome.upstream_ref, outcome.receipt_url)
-                         if outcome.upstream_ref or outcome.receipt_url else ())
                 await self._record(self._store.mark_synced, invoice.id, transaction_id, attempt,
-                                   *extra)
+                                   outcome.upstream_ref, outcome.receipt_url)
             case Submitted(upstream_ref=upstream_ref, after=after):
                 # The authority holds it but has not finished: ask about it later (polling).
                 self.gate.success()

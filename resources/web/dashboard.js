@@ -34,8 +34,6 @@
   };
   const INVOICE_FILTERS = ["q", "kind", "state", "from", "to", "payment_mode", "pos_id"];
   const BAND_SETTINGS = ["from", "to", "pos_id"];
-  const KIND_LABELS = { invoice: "Sale", credit_note: "Credit note", item: "Item registration",
-                        stock: "Stock adjustment" };
   const REPORT_SETTINGS = ["period", "from", "to", "pos_id", "payment_mode"];
 
   let csrfToken = null;
@@ -84,6 +82,11 @@
   function roughly(text) {
     const n = Number(text);
     return Number.isFinite(n) ? n : 0;
+  }
+
+  /** " negative" for a money cell's class when the amount takes money back, else "". */
+  function neg(text) {
+    return roughly(text) < 0 ? " negative" : "";
   }
 
   function wholeNumber(n) {
@@ -730,17 +733,16 @@
                               row.kind : "") },
         numberCell,
         kenya ? el("td", { class: "nowrap" }, el("span", { class: "kind kind-" + row.kind },
-                                                 row.kind_name || KIND_LABELS[row.kind] ||
-                                                 row.kind)) : null,
+                                                 row.kind_name)) : null,
         el("td", { class: "nowrap" }, row.date_time),
         el("td", {}, row.pos_id),
         kenya ? null : el("td", {}, row.payment_mode_name || ""),
         kenya ? el("td", { class: "customer" }, customer) : null,
-        el("td", { class: "num" + (roughly(row.total_amount) < 0 ? " negative" : "") },
+        el("td", { class: "num" + neg(row.total_amount) },
            rowMoney(row, "total_amount"),
            kenya && row.has_money && row.currency && row.currency !== authority.currency ?
              el("span", { class: "sub-line" }, "sold in " + row.currency) : null),
-        el("td", { class: "num" + (roughly(row.tax_amount) < 0 ? " negative" : "") },
+        el("td", { class: "num" + neg(row.tax_amount) },
            rowMoney(row, "tax_amount")),
         el("td", {}, stateBadge(row.state)),
         el("td", { class: "num" }, wholeNumber(row.attempts)));
@@ -903,7 +905,6 @@
     const bands = d.bands || [];
     $("invoice-lines-panel").hidden = !lines.length && !bands.length;
     const body = el("tbody", { id: "line-rows" });
-    const neg = (t) => (roughly(t) < 0 ? " negative" : "");
     for (const l of lines) {
       body.append(el("tr", {},
         el("td", { class: "nowrap code" }, l.item_code),
@@ -994,7 +995,7 @@
     const fields = [[d.kind === "credit_note" ? "Credit note no" : d.kind === "item" ?
                       "Item code" : d.kind === "stock" ? "Reference" : "Invoice no",
                      d.number || d.invoice_no],
-                    ["Kind", d.kind_name || KIND_LABELS[d.kind] || d.kind],
+                    ["Kind", d.kind_name],
                     ["Date and time", d.date_time],
                     ["POS ID", d.pos_id],
                     ["Shop's KRA PIN", d.ntn]];
@@ -1255,18 +1256,24 @@
     $(id).replaceWith(body);
   }
 
-  function applyReportSettings() {
-    const values = formValues($("report-filters"), REPORT_SETTINGS);
+  /** A report's settings form applied (sales, reconciliation, tax bands): the dates checked,
+   *  the settings put in the address (#view?…), the view loaded again. ``view`` also names
+   *  the part of the page an error belongs to. */
+  function applySettings(formId, names, view, load) {
+    const values = formValues($(formId), names);
     if (values.from && values.to && values.from > values.to) {
-      showError("The \"From date\" is after the \"To date\". Swap them or choose again.",
-                "reports");
+      showError("The \"From date\" is after the \"To date\". Swap them or choose again.", view);
       return;
     }
-    const query = queryOf(values, REPORT_SETTINGS);
-    replaceHash("#reports" + (query ? "?" + query : ""));
+    const query = queryOf(values, names);
+    replaceHash("#" + view + (query ? "?" + query : ""));
     routeSeq += 1;
     clearTimeout(viewTimer);
-    loadReport(routeSeq, new URLSearchParams(query));
+    load(routeSeq, new URLSearchParams(query));
+  }
+
+  function applyReportSettings() {
+    applySettings("report-filters", REPORT_SETTINGS, "reports", loadReport);
   }
 
   // ---------------------------------------------------------------- reconciliation
@@ -1338,17 +1345,7 @@
   }
 
   function applyReconciliationDates() {
-    const values = formValues($("recon-filters"), ["from", "to"]);
-    if (values.from && values.to && values.from > values.to) {
-      showError("The \"From date\" is after the \"To date\". Swap them or choose again.",
-                "reconciliation");
-      return;
-    }
-    const query = queryOf(values, ["from", "to"]);
-    replaceHash("#reconciliation" + (query ? "?" + query : ""));
-    routeSeq += 1;
-    clearTimeout(viewTimer);
-    loadReconciliation(routeSeq, new URLSearchParams(query));
+    applySettings("recon-filters", ["from", "to"], "reconciliation", loadReconciliation);
   }
 
   // ---------------------------------------------------------------- tax bands (Kenya)
@@ -1384,7 +1381,6 @@
     card("bd-net", d.net || {}, "document");
     const bands = d.bands || [];
     const body = el("tbody", { id: "bands-rows" });
-    const neg = (t) => (roughly(t) < 0 ? " negative" : "");
     for (const b of bands) {
       body.append(el("tr", {},
         el("th", { scope: "row" }, "Band " + b.band),
@@ -1407,17 +1403,7 @@
   }
 
   function applyBandSettings() {
-    const values = formValues($("bands-filters"), BAND_SETTINGS);
-    if (values.from && values.to && values.from > values.to) {
-      showError("The \"From date\" is after the \"To date\". Swap them or choose again.",
-                "tax-bands");
-      return;
-    }
-    const query = queryOf(values, BAND_SETTINGS);
-    replaceHash("#tax-bands" + (query ? "?" + query : ""));
-    routeSeq += 1;
-    clearTimeout(viewTimer);
-    loadTaxBands(routeSeq, new URLSearchParams(query));
+    applySettings("bands-filters", BAND_SETTINGS, "tax-bands", loadTaxBands);
   }
 
   // ---------------------------------------------------------------- customer PIN (ProTax)

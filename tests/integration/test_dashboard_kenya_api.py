@@ -343,6 +343,24 @@ async def test_what_a_row_waits_for(kra_browser):
     assert stock["lines"] == [] and stock["bands"] == []
 
 
+async def test_a_credit_note_s_original_is_read_once(kra, kra_browser, monkeypatch):
+    """CN-2's original (INV-1002, not sent yet) is both what it waits for and its link."""
+    rows = await rows_by_number(kra_browser)
+    store = kra.core._runner.app[DEPS].store
+    asked: list[str] = []
+    get_invoice = store.get_invoice
+
+    async def counting(pos_id: str, invoice_no: str):
+        asked.append(invoice_no)
+        return await get_invoice(pos_id, invoice_no)
+
+    monkeypatch.setattr(store, "get_invoice", counting)
+    cn = (await get(kra_browser, f"/api/dashboard/invoices/{rows['cn:CN-2']['id']}"))["data"]
+    assert cn["original_invoice_id"] == rows["INV-1002"]["id"]
+    assert [w["invoice_no"] for w in cn["waiting_for"]] == ["INV-1002"]
+    assert asked == ["INV-1002"]
+
+
 async def test_sums_cover_sales_and_credit_notes_only(kra_browser):
     frame = {"from": DAY, "to": DAY}
     sales = (await get(kra_browser, "/api/dashboard/reports/sales", **frame))["data"]
@@ -359,6 +377,20 @@ async def test_sums_cover_sales_and_credit_notes_only(kra_browser):
     assert data["totals"] == {"taxable": "4025", "tax": "487.57"}
     assert data["sales"]["count"] == 2 and data["credit_notes"]["total"] == "-4700"
     assert data["net"]["total"] == "4025" and "tax 487.57 KES" in bands["message"]
+
+
+async def test_sales_report_of_items_sums_to_zero(kra_browser):
+    """A kind asked for narrows the sums; items and stock carry no money, so nothing is summed
+    (not every sale, as if no kind were asked for)."""
+    frame = {"from": DAY, "to": DAY}
+    for kind in ("item", "stock"):
+        data = (await get(kra_browser, "/api/dashboard/reports/sales", kind=kind,
+                          **frame))["data"]
+        assert data["totals"] == {"count": 0, "amount": "0", "tax": "0", "total": "0"}
+        assert data["rows"] == [] and data["by_pos"] == []
+    notes = (await get(kra_browser, "/api/dashboard/reports/sales", kind="credit_note",
+                       **frame))["data"]
+    assert notes["totals"]["count"] == 2 and notes["totals"]["total"] == "-4700"
 
 
 async def test_kenya_exports_have_kind_customer_and_bands(kra_browser):
@@ -473,7 +505,8 @@ async def test_customer_pin_lookup(protax, protax_browser, kra_browser):
                              "details": CUSTOMERS["P051234567A"]}
     missing = await get(protax_browser, "/api/dashboard/customers", pin="A000000000Z")
     assert missing["data"]["found"] is False and "knows no taxpayer" in missing["message"]
-    for bad in ("", "P05123456A", "0512345678A", "P0512345678", "P051234567AB"):
+    for bad in ("", "P05123456A", "0512345678A", "P0512345678", "P051234567AB",
+                "P\u0660\u0665\u0661\u0662\u0663\u0664\u0665\u0666\u0667A"):  # Arabic-Indic digits
         body = await get(protax_browser, "/api/dashboard/customers", 400, pin=bad)
         assert "letter, 9 digits and a letter" in body["message"]
     assert ASKED == ["P051234567A", "A000000000Z"], "bad PINs never reach ProTax"

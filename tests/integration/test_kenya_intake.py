@@ -389,7 +389,9 @@ class Server:
         credentials = {POS: (PIN, KEY)}
         self.store.set_writer_context(
             credentials=credentials, upstream_name="KRA eTIMS" if self.upstream != "kpra"
-            else "KPRA", upstream=self.upstream, tax={"rates": {"B": 18}, "rounding": "1"})
+            else "KPRA", upstream=self.upstream,
+            tax=None if self.upstream == "kpra"  # (as the service: built once, as it is used)
+            else tax_config(self.upstream, rates={"B": 18}, rounding="1"))
         deps = ServerDeps(store=self.store, auth=Auth(credentials),
                           forwarder_status=lambda: ForwarderStatus(False, None, None, 0.0, 0, 0),
                           invoice_saved=lambda: None,
